@@ -1,0 +1,12 @@
+"""Helpers for the U-Net image segmentation workshop.
+
+One module per concern; the notebooks import them by name::
+
+    from helpers import env, data, augment, losses, metrics, models, train, tiles, evaluate, plots
+
+Conventions used throughout: images are float32 NHWC in [0, 1]; masks are float32 NHWC with
+1 = membrane (the positive class) and 0 = cell interior; models output one sigmoid channel,
+the probability of membrane.
+"""
+
+__version__ = "0.1.0"

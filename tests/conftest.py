@@ -1,0 +1,23 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("UNET_QUICK", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "isbi2012"
+
+
+@pytest.fixture(scope="session")
+def isbi_dir() -> Path:
+    """The local copy of the ISBI 2012 data (``UNET_DATA_DIR`` or ``../shared``); skip if absent."""
+    path = Path(os.environ.get("UNET_DATA_DIR", DEFAULT_DATA))
+    if not (path / "train" / "image" / "0.png").is_file():
+        pytest.skip(f"ISBI 2012 data not found at {path}; set UNET_DATA_DIR to a local copy")
+    return path
