@@ -1,0 +1,1 @@
+"""Source and build code of the workshop slide deck (see slides/README.md)."""
