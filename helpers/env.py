@@ -58,6 +58,35 @@ def quick_mode() -> bool:
     return os.environ.get("UNET_QUICK", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Run profiles: the workshop's own settings on a GPU/TPU, a reduced one for laptop CPUs, and
+#: the smoke test the test suite runs.
+PROFILES = ("full", "cpu", "quick")
+
+
+def profile() -> str:
+    """Return the run profile: ``"quick"``, ``"cpu"`` or ``"full"``.
+
+    ``UNET_PROFILE`` chooses explicitly; otherwise ``UNET_QUICK=1`` gives ``"quick"``, an
+    accelerator gives ``"full"`` (the original workshop's epochs and steps) and a CPU gives
+    ``"cpu"`` (fewer steps, so a laptop finishes in minutes rather than hours).
+
+    Examples
+    --------
+    >>> import os; os.environ["UNET_PROFILE"] = "cpu"; profile()
+    'cpu'
+    """
+    chosen = os.environ.get("UNET_PROFILE", "").strip().lower()
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(f"UNET_PROFILE={chosen!r} is not one of {', '.join(PROFILES)}; unset it or pick one.")
+        return chosen
+    if quick_mode():
+        return "quick"
+    import tensorflow as tf
+
+    return "full" if has_gpu() or tf.config.list_logical_devices("TPU") else "cpu"
+
+
 def mount_drive(folder: str = DRIVE_FOLDER) -> Path:
     """Mount Google Drive in Colab and return the workshop folder on it.
 
@@ -277,5 +306,5 @@ def setup(seed: int = 42, verbose: bool = True):
               f"{' · Colab' if in_colab() else ''}")
         print(f"devices: {device_summary()} · strategy: {type(strategy).__name__} · "
               f"replicas: {strategy.num_replicas_in_sync} · precision: {mixed_precision_policy()} · "
-              f"quick mode: {'ON' if quick_mode() else 'off'}")
+              f"profile: {profile()}")
     return strategy

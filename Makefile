@@ -1,0 +1,55 @@
+# U-Net segmentation workshop. Every target sets itself up: it creates .venv if missing and
+# installs requirements.txt (quick when nothing changed), then acts.
+#
+#   make run     execute both workshop notebooks headless into build/ and print a summary
+#   make test    unit tests + every notebook executed by nbval (quick mode)
+#   make lab     JupyterLab on notebooks/
+#   make slides  build the offline slide deck into build/slides/
+#   make bench   benchmarks (writes a table; see benchmarks/RESULTS.md)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install graphviz run test lab slides bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || { echo "== creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== installing requirements into $(VENV) (about 2 minutes the first time)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(MAKE) --no-print-directory graphviz
+	@touch $(STAMP)
+
+# Graphviz draws the architecture plot (keras.utils.plot_model). It is a system package:
+# installed here where we can; everything degrades to a short note where it is missing.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	      || echo "note: could not install graphviz; architecture plots will be skipped"; \
+	  else echo "note: graphviz is not installed (e.g. 'sudo apt-get install graphviz' or 'brew install graphviz'); architecture plots will be skipped"; fi; }
+
+run: $(STAMP)
+	$(PY) -m helpers run-notebooks --out build
+
+test: $(STAMP)
+	@UNET_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=900 -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "FAILED: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+slides: $(STAMP)
+	$(PY) slides/build.py --out build/slides
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf build .pytest_cache
