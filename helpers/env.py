@@ -138,6 +138,23 @@ def workshop_dir() -> Path:
     return REPO_ROOT
 
 
+def runs_dir(name: str | None = None) -> Path:
+    """Folder for a run's models, checkpoints, history and scores: ``<workshop_dir>/runs/<name>``.
+
+    ``UNET_RUNS_DIR`` overrides the parent folder (``make run`` points it into ``build/``).
+    The folder is created.
+
+    Examples
+    --------
+    >>> runs_dir("01_introduction").name
+    '01_introduction'
+    """
+    root = Path(os.environ["UNET_RUNS_DIR"]) if "UNET_RUNS_DIR" in os.environ else workshop_dir() / "runs"
+    path = root / name if name else root
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _version_tuple(version: str) -> tuple[int, int]:
     major, minor = (version.split(".") + ["0"])[:2]
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
