@@ -72,8 +72,8 @@ def list_images(folder: str | os.PathLike) -> dict[str, Path]:
     return dict(sorted(found.items(), key=lambda item: natural_key(item[0])))
 
 
-def _read_raw(path: Path) -> np.ndarray:
-    """Read pixel values as stored (palette images give their indices)."""
+def _read_raw(path: Path, palette_indices: bool = True) -> np.ndarray:
+    """Read pixel values as stored; palette images give their indices (or colours if not ``palette_indices``)."""
     if not path.is_file():
         raise FileNotFoundError(f"File not found: {path}")
     try:
@@ -85,7 +85,9 @@ def _read_raw(path: Path) -> np.ndarray:
             from PIL import Image
 
             with Image.open(path) as image:
-                if image.mode in ("RGBA", "LA", "PA"):
+                if image.mode in ("P", "PA") and not palette_indices:
+                    image = image.convert("RGB")  # an image stored with a palette: use its colours
+                elif image.mode in ("RGBA", "LA", "PA"):
                     image = image.convert(image.mode[:-1].replace("P", "RGB") or "L")
                 elif image.mode == "I;16" or image.mode.startswith("I;16"):
                     return np.array(image, dtype=np.uint16)
@@ -148,7 +150,7 @@ def read_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarr
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, not {channels!r}")
     path = Path(path)
-    image = to_float(_read_raw(path))
+    image = to_float(_read_raw(path, palette_indices=False))
     if image.ndim == 2:
         image = image[..., None]
     if channels == 1 and image.shape[-1] == 3:
