@@ -208,6 +208,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(handle)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):  # mkstemp makes the file private (0600); give it the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)
