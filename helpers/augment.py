@@ -1,0 +1,330 @@
+"""Joint image/mask augmentation as a ``tf.data`` pipeline.
+
+``get_augmented`` replaces the workshop's ``ImageDataGenerator`` pair (one generator for
+images, one for masks, zipped together). It accepts the same ``data_gen_args`` keys, returns a
+``tf.data.Dataset`` that ``model.fit`` accepts under Keras 3, and runs entirely in the TensorFlow
+graph, in parallel with training.
+
+How one batch is made:
+
+1. (optional) a random ``crop_size`` tile is cut from each full-resolution image/mask pair,
+   the same window for both;
+2. images are batched;
+3. one random 3x3 transform per image is built from rotation, shear, zoom, shift and flips,
+   all composed about the image centre;
+4. the transforms are applied with ``tf.raw_ops.ImageProjectiveTransformV3``: bilinear for the
+   images, nearest-neighbour with the *same* transforms for the masks, so masks stay exactly
+   binary and line up pixel for pixel with their images.
+
+Only TensorFlow ops are used (no Keras preprocessing layers: before Keras 3.14 they resample
+masks bilinearly), so the behaviour is identical on Keras 3.10 and newer.
+
+Padding policy
+--------------
+Rotating, shearing, zooming out or shifting an image brings in pixels from outside it. Those
+pixels must not invent labels: a black border labelled "cell" (or "membrane") teaches the model
+something false about the EM data. Image and mask are therefore padded the same way, with
+``fill_mode="reflect"`` (default), ``"wrap"`` or ``"nearest"``, so each padded mask pixel carries
+the true label of the image content that was mirrored (wrapped, repeated) into it.
+``fill_mode="constant"`` (the keras-unet README's choice) is accepted for compatibility but
+replaced by ``"reflect"`` with a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+#: The workshop's augmentation parameters, used when ``data_gen_args`` is None.
+DEFAULT_ARGS: dict[str, Any] = dict(
+    rotation_range=10.0,
+    width_shift_range=0.02,
+    height_shift_range=0.02,
+    shear_range=5.0,
+    zoom_range=0.3,
+    horizontal_flip=True,
+    vertical_flip=True,
+    fill_mode="reflect",
+)
+
+#: Everything off: ``get_augmented(..., data_gen_args=NO_AUGMENTATION)`` only batches.
+NO_AUGMENTATION: dict[str, Any] = dict(
+    rotation_range=0.0,
+    width_shift_range=0.0,
+    height_shift_range=0.0,
+    shear_range=0.0,
+    zoom_range=0.0,
+    horizontal_flip=False,
+    vertical_flip=False,
+    fill_mode="reflect",
+)
+
+FILL_MODES = ("reflect", "wrap", "nearest")
+
+
+def _parse_args(data_gen_args: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check ``data_gen_args`` and return a complete, normalised copy."""
+    if data_gen_args is None:
+        data_gen_args = DEFAULT_ARGS
+    unknown = sorted(set(data_gen_args) - set(NO_AUGMENTATION))
+    if unknown:
+        raise ValueError(
+            f"Unsupported data_gen_args key(s) {unknown}. Supported keys: "
+            f"{sorted(NO_AUGMENTATION)}."
+        )
+    # Keys not given are switched off, as with ImageDataGenerator.
+    args = {**NO_AUGMENTATION, **data_gen_args}
+
+    for key in ("rotation_range", "shear_range"):
+        if float(args[key]) < 0:
+            raise ValueError(f"{key} must be >= 0 degrees, got {args[key]!r}.")
+        args[key] = float(args[key])
+    for key in ("width_shift_range", "height_shift_range"):
+        if not 0 <= float(args[key]) < 1:
+            raise ValueError(
+                f"{key} must be a fraction of the image size in [0, 1), e.g. 0.02 for 2%; "
+                f"got {args[key]!r}."
+            )
+        args[key] = float(args[key])
+
+    zoom = args["zoom_range"]
+    if np.isscalar(zoom):
+        zoom = (1.0 - float(zoom), 1.0 + float(zoom))
+    if len(zoom) != 2 or not 0 < float(zoom[0]) <= float(zoom[1]):
+        raise ValueError(
+            f"zoom_range must be a float z (meaning [1-z, 1+z], z < 1) or a pair "
+            f"(low, high) with 0 < low <= high; got {args['zoom_range']!r}."
+        )
+    args["zoom_range"] = (float(zoom[0]), float(zoom[1]))
+
+    fill_mode = str(args["fill_mode"]).lower()
+    if fill_mode == "constant":
+        warnings.warn(
+            "fill_mode='constant' would pad images with black and masks with 0, i.e. label the "
+            "padding as cell interior although no cell is there (an invented label). Using "
+            "fill_mode='reflect' instead, which mirrors real image content and its true labels.",
+            UserWarning,
+            stacklevel=3,
+        )
+        fill_mode = "reflect"
+    if fill_mode not in FILL_MODES:
+        raise ValueError(
+            f"fill_mode must be one of {FILL_MODES} (or 'constant', replaced by 'reflect'); "
+            f"got {args['fill_mode']!r}."
+        )
+    args["fill_mode"] = fill_mode
+    return args
+
+
+def _as_nhwc(array: Any, name: str) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim != 4:
+        raise ValueError(
+            f"{name} must be 4-D (N, H, W, C); got shape {array.shape}. "
+            f"Add a channel axis with {name}[..., None] for grey images or masks."
+        )
+    return array
+
+
+def _random_transforms(
+    seed: tf.Tensor, batch: tf.Tensor, height: tf.Tensor, width: tf.Tensor, args: dict[str, Any]
+) -> tf.Tensor:
+    """One random projective transform per image, as the (batch, 8) rows TF expects.
+
+    Each 3x3 matrix maps an *output* pixel (x = column, y = row) to the input pixel it is read
+    from. It is ``centre @ rotation @ shift @ shear @ zoom @ flip @ centre^-1``, the order
+    ImageDataGenerator uses (flips last on the output).
+    """
+    seeds = tf.random.experimental.stateless_split(seed, num=8)
+
+    def uniform(i: int, low: float, high: float) -> tf.Tensor:
+        return tf.random.stateless_uniform([batch], seeds[i], low, high)
+
+    def sign(i: int, enabled: bool) -> tf.Tensor:
+        """-1 (flip) or +1 with probability 1/2 each when enabled, else always +1."""
+        if not enabled:
+            return tf.ones([batch])
+        return tf.where(uniform(i, 0.0, 1.0) < 0.5, -1.0, 1.0)
+
+    deg = math.pi / 180.0
+    width_f, height_f = tf.cast(width, tf.float32), tf.cast(height, tf.float32)
+    theta = uniform(0, -args["rotation_range"], args["rotation_range"]) * deg
+    shear = uniform(1, -args["shear_range"], args["shear_range"]) * deg
+    zoom_x = uniform(2, *args["zoom_range"])  # independent per axis, as ImageDataGenerator
+    zoom_y = uniform(3, *args["zoom_range"])
+    shift_x = uniform(4, -args["width_shift_range"], args["width_shift_range"]) * width_f
+    shift_y = uniform(5, -args["height_shift_range"], args["height_shift_range"]) * height_f
+    flip_x = sign(6, args["horizontal_flip"])
+    flip_y = sign(7, args["vertical_flip"])
+
+    zeros, ones = tf.zeros([batch]), tf.ones([batch])
+
+    def matrices(rows: list[list[tf.Tensor]]) -> tf.Tensor:
+        """Stack a 3x3 nested list of (batch,) tensors into (batch, 3, 3)."""
+        return tf.stack([tf.stack(row, axis=-1) for row in rows], axis=-2)
+
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    rotation = matrices([[cos, -sin, zeros], [sin, cos, zeros], [zeros, zeros, ones]])
+    shift = matrices([[ones, zeros, shift_x], [zeros, ones, shift_y], [zeros, zeros, ones]])
+    # ImageDataGenerator's shear [[1, -sin s], [0, cos s]] in (row, column) order, here in (x, y).
+    shear_m = matrices(
+        [[tf.cos(shear), zeros, zeros], [-tf.sin(shear), ones, zeros], [zeros, zeros, ones]]
+    )
+    zoom = matrices([[zoom_x, zeros, zeros], [zeros, zoom_y, zeros], [zeros, zeros, ones]])
+    flip = matrices([[flip_x, zeros, zeros], [zeros, flip_y, zeros], [zeros, zeros, ones]])
+
+    # Centre of the pixel grid: flips about it map column x exactly onto width - 1 - x.
+    cx, cy = (width_f - 1.0) / 2.0, (height_f - 1.0) / 2.0
+    to_centre = tf.reshape(tf.stack([1.0, 0.0, -cx, 0.0, 1.0, -cy, 0.0, 0.0, 1.0]), [3, 3])
+    from_centre = tf.reshape(tf.stack([1.0, 0.0, cx, 0.0, 1.0, cy, 0.0, 0.0, 1.0]), [3, 3])
+    m = from_centre @ rotation @ shift @ shear_m @ zoom @ flip @ to_centre
+    return tf.reshape(m, [batch, 9])[:, :8]
+
+
+def _warp(
+    images: tf.Tensor, transforms: tf.Tensor, interpolation: str, fill_mode: str
+) -> tf.Tensor:
+    """Resample a batch: output pixel p is read from input point transforms[i] @ p."""
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode=fill_mode.upper(),
+    )
+
+
+def get_augmented(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 32,
+    data_gen_args: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    crop_size: int | tuple[int, int] | None = None,
+    shuffle: bool = True,
+    repeat: bool = True,
+) -> tf.data.Dataset:
+    """Randomly transformed (image, mask) batches for ``model.fit``, made in the tf.data graph.
+
+    Each image and its mask receive the same random rotation, shear, zoom, shift and flips.
+    Images are resampled bilinearly, masks nearest-neighbour, so masks stay exactly binary.
+
+    Padding policy: the area a transform brings in from outside the image is filled by
+    ``fill_mode`` in image and mask alike -- ``"reflect"`` (default), ``"wrap"`` or
+    ``"nearest"`` -- so padded mask pixels carry the true label of the mirrored content and no
+    membrane or cell is invented. ``"constant"`` (keras-unet's README) would label a black border
+    as cell; it is replaced by ``"reflect"`` with a ``UserWarning``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Images, (N, H, W, C), cast to float32 (expected in [0, 1]).
+    y : np.ndarray
+        Masks, (N, H, W, C_mask) with the same N, H, W; cast to float32 ({0, 1}, 1 = membrane).
+    batch_size : int
+        Images per batch.
+    data_gen_args : mapping, optional
+        ImageDataGenerator / keras-unet keys: ``rotation_range`` (degrees),
+        ``width_shift_range`` and ``height_shift_range`` (fractions of the size),
+        ``shear_range`` (degrees), ``zoom_range`` (z for [1-z, 1+z], or a pair (low, high);
+        drawn independently for x and y), ``horizontal_flip``, ``vertical_flip``,
+        ``fill_mode``. Keys left out are off. None gives the workshop's values
+        (:data:`DEFAULT_ARGS`); :data:`NO_AUGMENTATION` switches everything off.
+    seed : int
+        Seed for shuffling, crops and transforms. The same seed gives the same batches.
+    crop_size : int or (int, int), optional
+        If given, a random (height, width) tile is cut from each full-resolution pair before
+        batching (the same window for image and mask).
+    shuffle : bool
+        Shuffle the images (again each epoch).
+    repeat : bool
+        Repeat forever; then pass ``steps_per_epoch`` to ``model.fit``. With ``repeat=True``
+        every batch is full; with ``repeat=False`` one pass is made and the last batch may be
+        smaller.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``(images, masks)``, float32, shapes (B, H, W, C) and (B, H, W, C_mask)
+        (H, W = ``crop_size`` when given).
+
+    Raises
+    ------
+    ValueError
+        For unknown ``data_gen_args`` keys, invalid values or ``fill_mode``, arrays that are not
+        4-D or disagree in N, H, W, or a ``crop_size`` larger than the images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.rand(8, 64, 64, 1).astype("float32")
+    >>> y = (x > 0.5).astype("float32")
+    >>> ds = get_augmented(x, y, batch_size=4, crop_size=32)
+    >>> images, masks = next(iter(ds))
+    >>> images.shape, masks.shape
+    (TensorShape([4, 32, 32, 1]), TensorShape([4, 32, 32, 1]))
+    >>> # model.fit(ds, steps_per_epoch=50, epochs=10)
+    """
+    args = _parse_args(data_gen_args)
+    x = _as_nhwc(x, "x")
+    y = _as_nhwc(y, "y")
+    if x.shape[:3] != y.shape[:3]:
+        raise ValueError(
+            f"x and y must have the same N, H, W; got x {x.shape} and y {y.shape}. "
+            "Pass one mask per image, at the image's size."
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    n, height, width, channels = x.shape
+    if crop_size is not None:
+        crop_h, crop_w = (crop_size, crop_size) if np.isscalar(crop_size) else crop_size
+        crop_h, crop_w = int(crop_h), int(crop_w)
+        if not (0 < crop_h <= height and 0 < crop_w <= width):
+            raise ValueError(
+                f"crop_size {(crop_h, crop_w)} does not fit in the images of size "
+                f"{(height, width)} (height, width); choose a crop of at most that size."
+            )
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    base_seed = tf.constant([seed, 0], dtype=tf.int64)
+    if crop_size is not None:
+        crop_seed = tf.random.experimental.stateless_fold_in(base_seed, 1)
+
+        def crop(i: tf.Tensor, pair: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+            pair = tf.concat(pair, axis=-1)  # image and mask stacked: one window for both
+            pair = tf.image.stateless_random_crop(
+                pair,
+                [crop_h, crop_w, pair.shape[-1]],
+                seed=tf.random.experimental.stateless_fold_in(crop_seed, i),
+            )
+            return pair[..., :channels], pair[..., channels:]
+
+        ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+
+    transform_seed = tf.random.experimental.stateless_fold_in(base_seed, 2)
+
+    def augment(i: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        images, masks = batch
+        shape = tf.shape(images)
+        transforms = _random_transforms(
+            tf.random.experimental.stateless_fold_in(transform_seed, i),
+            shape[0], shape[1], shape[2], args,
+        )
+        images = _warp(images, transforms, "BILINEAR", args["fill_mode"])
+        masks = _warp(masks, transforms, "NEAREST", args["fill_mode"])
+        return images, masks
+
+    ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,188 @@
+"""Tests for helpers.augment.get_augmented (tiny synthetic data, CPU, a few seconds)."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.ndimage import gaussian_filter
+from skimage.data import binary_blobs
+
+from helpers.augment import DEFAULT_ARGS, NO_AUGMENTATION, get_augmented
+
+N, SIZE = 8, 32
+STRONG = dict(DEFAULT_ARGS, rotation_range=45, shear_range=20, zoom_range=0.4)
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    """Smooth grey images in [0, 1] and masks y = (x > 0.5), shape (8, 32, 32, 1)."""
+    x = np.stack(
+        [
+            gaussian_filter(binary_blobs(SIZE, blob_size_fraction=0.3, rng=i).astype(float), 1.5)
+            for i in range(N)
+        ]
+    )[..., None].astype(np.float32)
+    return x, (x > 0.5).astype(np.float32)
+
+
+def first_batch(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    images, masks = next(iter(ds))
+    return images.numpy(), masks.numpy()
+
+
+def test_element_spec_shape_dtype(blobs):
+    x, y = blobs
+    y2 = np.concatenate([y, 1 - y], axis=-1)  # masks may have their own channel count
+    ds = get_augmented(x, y2, batch_size=4)
+    assert isinstance(ds, tf.data.Dataset)
+    image_spec, mask_spec = ds.element_spec
+    assert image_spec.shape == (4, SIZE, SIZE, 1) and image_spec.dtype == tf.float32
+    assert mask_spec.shape == (4, SIZE, SIZE, 2) and mask_spec.dtype == tf.float32
+    images, masks = first_batch(ds)
+    assert images.shape == (4, SIZE, SIZE, 1) and masks.shape == (4, SIZE, SIZE, 2)
+    assert images.dtype == np.float32 and masks.dtype == np.float32
+
+
+def test_one_pass_without_repeat_keeps_every_image(blobs):
+    x, y = blobs
+    batches = list(get_augmented(x, y, batch_size=3, repeat=False))
+    assert [len(b[0]) for b in batches] == [3, 3, 2]
+
+
+def test_masks_stay_binary_under_strong_transforms(blobs):
+    x, y = blobs
+    _, masks = first_batch(get_augmented(x, y, batch_size=N, data_gen_args=STRONG))
+    assert set(np.unique(masks)) == {0.0, 1.0}
+
+
+def test_image_and_mask_get_the_same_transform(blobs):
+    x, y = blobs
+    images, masks = first_batch(get_augmented(x, y, batch_size=N, data_gen_args=STRONG))
+    assert not np.allclose(images, x)  # something happened ...
+    agreement = np.mean((images > 0.5) == (masks > 0.5))
+    assert agreement > 0.97  # ... and it happened to both (only edge pixels may differ)
+
+
+def test_no_augmentation_is_identity_up_to_order(blobs):
+    x, y = blobs
+    images, masks = first_batch(get_augmented(x, y, batch_size=N, data_gen_args=NO_AUGMENTATION))
+    order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images]
+    assert sorted(order) == list(range(N))
+    np.testing.assert_array_equal(images, x[order])
+    np.testing.assert_array_equal(masks, y[order])
+
+
+def test_flips_only_give_exact_flipped_copies(blobs):
+    x, y = blobs
+    args = dict(NO_AUGMENTATION, horizontal_flip=True, vertical_flip=True)
+    images, masks = first_batch(
+        get_augmented(x, y, batch_size=N, data_gen_args=args, shuffle=False, repeat=False)
+    )
+    flips = {
+        "none": lambda a: a,
+        "lr": lambda a: a[:, ::-1],
+        "ud": lambda a: a[::-1, :],
+        "both": lambda a: a[::-1, ::-1],
+    }
+    used = set()
+    for image, mask, x0, y0 in zip(images, masks, x, y):
+        matches = [k for k, flip in flips.items() if np.array_equal(image, flip(x0))]
+        assert len(matches) == 1
+        np.testing.assert_array_equal(mask, flips[matches[0]](y0))
+        used.add(matches[0])
+    assert len(used) >= 3  # 8 coin pairs: the flips really are random
+
+
+def test_width_shift_moves_columns_with_reflect_padding(blobs):
+    x, y = blobs
+    args = dict(NO_AUGMENTATION, width_shift_range=0.1)  # up to 3.2 px
+    _, masks = first_batch(
+        get_augmented(x, y, batch_size=N, data_gen_args=args, shuffle=False, repeat=False)
+    )
+    shifts = []
+    for mask, y0 in zip(masks, y):
+        padded = np.pad(y0, ((0, 0), (4, 4), (0, 0)), mode="symmetric")  # TF's REFLECT
+        found = [s for s in range(-3, 4) if np.array_equal(mask, padded[:, 4 + s : 4 + s + SIZE])]
+        assert found, "the mask is not a column shift of its input"
+        shifts.append(found[0])
+    assert len(set(shifts)) > 1
+
+
+def test_same_seed_same_batch_different_seed_different(blobs):
+    x, y = blobs
+    a = first_batch(get_augmented(x, y, batch_size=4, seed=3, crop_size=24))
+    b = first_batch(get_augmented(x, y, batch_size=4, seed=3, crop_size=24))
+    c = first_batch(get_augmented(x, y, batch_size=4, seed=4, crop_size=24))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_constant_fill_warns_and_reflect_pads_with_real_content():
+    ones = np.ones((4, SIZE, SIZE, 1), np.float32)
+    args = dict(STRONG, zoom_range=(1.5, 1.5), width_shift_range=0.2, fill_mode="constant")
+    with pytest.warns(UserWarning, match="invented label"):
+        ds = get_augmented(ones, ones, batch_size=4, data_gen_args=args)
+    images, masks = first_batch(ds)
+    # Zoomed out by 1.5 a constant fill would leave zeros at the border; reflect leaves none.
+    np.testing.assert_allclose(images, 1.0, atol=1e-5)
+    np.testing.assert_array_equal(masks, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_augmented(ones, ones, data_gen_args=dict(args, fill_mode="reflect"))
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (dict(brightness_range=(0.5, 1.5)), "brightness_range.*Supported keys.*rotation_range"),
+        (dict(fill_mode="mirror"), "fill_mode"),
+        (dict(zoom_range=(1.2, 0.8)), "zoom_range"),
+        (dict(width_shift_range=5), "fraction"),
+    ],
+)
+def test_bad_data_gen_args_raise(blobs, args, match):
+    x, y = blobs
+    with pytest.raises(ValueError, match=match):
+        get_augmented(x, y, data_gen_args=args)
+
+
+def test_bad_shapes_raise(blobs):
+    x, y = blobs
+    with pytest.raises(ValueError, match="4-D"):
+        get_augmented(x[..., 0], y)
+    with pytest.raises(ValueError, match="same N, H, W"):
+        get_augmented(x, y[:, :16])
+    with pytest.raises(ValueError, match="same N, H, W"):
+        get_augmented(x, y[:4])
+
+
+def test_crop_size_shapes_and_too_large(blobs):
+    x, y = blobs
+    images, masks = first_batch(get_augmented(x, y, batch_size=4, crop_size=16))
+    assert images.shape == (4, 16, 16, 1) and masks.shape == (4, 16, 16, 1)
+    # the same window for image and mask: without transforms the mask is the thresholded image
+    ds = get_augmented(x, y, batch_size=4, crop_size=(8, 24), data_gen_args=NO_AUGMENTATION)
+    images, masks = first_batch(ds)
+    assert images.shape == (4, 8, 24, 1)
+    np.testing.assert_array_equal(masks, (images > 0.5).astype(np.float32))
+    with pytest.raises(ValueError, match=r"\(64, 64\).*\(32, 32\)"):
+        get_augmented(x, y, crop_size=64)
+
+
+def test_model_fit_runs_two_steps(blobs):
+    x, y = blobs
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=False)
+    history = model.fit(get_augmented(x, y, batch_size=4), steps_per_epoch=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
