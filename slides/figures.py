@@ -1,0 +1,631 @@
+"""Figures of the slide deck, drawn with matplotlib from the ISBI 2012 data or computed examples.
+
+Each public ``fig_*`` function returns a :class:`matplotlib.figure.Figure`; :data:`FIGURES`
+maps the file name used in ``slides.md`` (``figures/<name>.png``) to its function, and
+:func:`make_figures` draws the ones a deck refers to.
+
+Examples
+--------
+>>> from pathlib import Path
+>>> from slides import figures
+>>> paths = figures.make_figures(["maxpool.png"], Path("/tmp/figs"), data_dir=None)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import patches  # noqa: E402
+from skimage import filters, io, measure, transform  # noqa: E402
+
+from slides import examples  # noqa: E402
+
+MEMBRANE_COLOUR = (0.85, 0.15, 0.15)
+BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
+WINDOW_COLOURS = ["#fde0c5", "#c6e2ff", "#d5f5d5", "#f3d1f4"]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_slice(data_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Read one labelled ISBI slice as (image float in [0, 1], mask bool with True = membrane).
+
+    Parameters
+    ----------
+    data_dir : Path
+        Folder with ``train/image/<i>.png`` and ``train/label/<i>.png``.
+    index : int
+        Slice number, 0-29.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        ``(image, mask)``, both 512x512.
+
+    Examples
+    --------
+    >>> image, mask = load_slice(Path("../shared/data/isbi2012"))  # doctest: +SKIP
+    """
+    image_path = Path(data_dir) / "train" / "image" / f"{index}.png"
+    label_path = Path(data_dir) / "train" / "label" / f"{index}.png"
+    for path in (image_path, label_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found; set UNET_DATA_DIR (or --data-dir) to the ISBI 2012 folder "
+                "that holds train/image and train/label"
+            )
+    image = io.imread(image_path).astype("float32") / 255.0
+    mask = io.imread(label_path) == 0  # ISBI stores membrane as 0
+    return image, mask
+
+
+def _overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Grey image with the membrane mask painted in red."""
+    rgb = np.repeat(image[..., None], 3, axis=-1)
+    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(MEMBRANE_COLOUR)
+    return rgb
+
+
+def _show(ax: plt.Axes, image: np.ndarray, title: str, **kwargs) -> None:
+    ax.imshow(image, cmap=kwargs.pop("cmap", "gray"), **kwargs)
+    ax.set_title(title, fontsize=12)
+    ax.axis("off")
+
+
+def _grid(ax: plt.Axes, values: np.ndarray, title: str, colours: np.ndarray | None = None,
+          fmt: str = "{:g}", fontsize: int = 14) -> None:
+    """Draw a small matrix as a table of numbers, optionally with cell colours."""
+    rows, cols = values.shape
+    for r in range(rows):
+        for c in range(cols):
+            face = colours[r][c] if colours is not None else "white"
+            ax.add_patch(patches.Rectangle((c, rows - 1 - r), 1, 1, facecolor=face, edgecolor="black"))
+            ax.text(c + 0.5, rows - 0.5 - r, fmt.format(values[r, c]), ha="center", va="center",
+                    fontsize=fontsize)
+    ax.set_xlim(-0.05, cols + 0.05)
+    ax.set_ylim(-0.05, rows + 0.05)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=13)
+    ax.axis("off")
+
+
+# --------------------------------------------------------------------------- introduction
+
+
+def fig_cv_tasks(data_dir: Path) -> plt.Figure:
+    """Classification, detection, semantic and instance segmentation on one EM crop."""
+    image, mask = load_slice(data_dir, 0)
+    crop = np.s_[100:292, 100:292]
+    image, mask = image[crop], mask[crop]
+    cells = measure.label(~mask, connectivity=1)
+    inside = [region for region in measure.regionprops(cells)  # whole cells only
+              if min(region.bbox[:2]) > 0 and max(region.bbox[2:]) < image.shape[0]]
+    regions = sorted(inside, key=lambda region: region.area, reverse=True)
+
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.8))
+    _show(axes[0], image, 'Classification:\n"nerve tissue"')
+    _show(axes[1], image, "Object detection:\nboxes around cells")
+    for region in regions[:6]:
+        top, left, bottom, right = region.bbox
+        axes[1].add_patch(patches.Rectangle((left, top), right - left, bottom - top,
+                                            fill=False, edgecolor=ORANGE, linewidth=2))
+    _show(axes[2], _overlay(image, mask), "Semantic segmentation:\nevery pixel membrane or not")
+    colours = plt.get_cmap("tab20")(np.arange(cells.max() + 1) % 20)[:, :3]
+    instance = colours[cells]
+    instance[cells == 0] = 0
+    _show(axes[3], instance, "Instance segmentation:\neach cell its own label")
+    fig.tight_layout()
+    return fig
+
+
+def fig_isbi_data(data_dir: Path) -> plt.Figure:
+    """One training slice, its label and the overlay."""
+    image, mask = load_slice(data_dir, 0)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+    _show(axes[0], image, "EM slice 0 (512 x 512)")
+    _show(axes[1], mask, f"Mask: membrane = 1 ({mask.mean():.0%} of pixels)")
+    _show(axes[2], _overlay(image, mask), "Overlay")
+    fig.tight_layout()
+    return fig
+
+
+def _pixel_features(image: np.ndarray) -> dict[str, np.ndarray]:
+    """A small hand-made feature stack, like the one a Trainable-Weka-style tool computes."""
+    return {
+        "Gaussian σ=2": filters.gaussian(image, sigma=2),
+        "gradient (Sobel)": filters.sobel(filters.gaussian(image, sigma=1)),
+        "LoG σ=2": -filters.laplace(filters.gaussian(image, sigma=2), ksize=3),
+        "ridges (Sato)": filters.sato(image, sigmas=[1, 2], black_ridges=True),
+    }
+
+
+def fig_pixel_pipeline(data_dir: Path) -> plt.Figure:
+    """Per-pixel features + a linear per-pixel classifier fitted on slice 0, applied to slice 25."""
+    train_image, train_mask = load_slice(data_dir, 0)
+    test_image, test_mask = load_slice(data_dir, 25)
+
+    def design(image: np.ndarray) -> np.ndarray:
+        stack = [image, *_pixel_features(image).values()]
+        return np.stack([feature.ravel() for feature in stack] + [np.ones(image.size)], axis=1)
+
+    weights, *_ = np.linalg.lstsq(design(train_image), train_mask.ravel().astype(float), rcond=None)
+    score = (design(test_image) @ weights).reshape(test_image.shape)
+    predicted = score > 0.5
+    accuracy = (predicted == test_mask).mean()
+
+    crop = np.s_[:256, :256]
+    fig, axes = plt.subplots(1, 6, figsize=(15, 3.2))
+    _show(axes[0], test_image[crop], "input")
+    for ax, (name, feature) in zip(axes[1:5], _pixel_features(test_image).items()):
+        _show(ax, feature[crop], name)
+    _show(axes[5], _overlay(test_image[crop], predicted[crop]),
+          f"per-pixel classifier\n(pixel accuracy {accuracy:.0%})")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def fig_unet_diagram(data_dir: Path | None = None) -> plt.Figure:
+    """A schematic U-Net: feature-map boxes (width ~ channels), pools, up-convolutions, skips."""
+    fig, ax = plt.subplots(figsize=(12, 5.6))
+    channels = [64, 128, 256, 512, 1024]
+    sizes = [572, 284, 140, 68, 32]  # the paper's input side at each level (valid padding)
+    level_y = [4.2, 3.2, 2.2, 1.2, 0.2]
+    box_h = 0.55
+
+    def box(x: float, y: float, width: float, colour: str, label: str = "") -> None:
+        ax.add_patch(patches.Rectangle((x, y), width, box_h, facecolor=colour, edgecolor="black"))
+        if label:
+            ax.text(x + width / 2, y + box_h + 0.05, label, ha="center", va="bottom", fontsize=9)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, colour: str, style: str = "-|>") -> None:
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle=style, color=colour, lw=1.8))
+
+    width = {c: 0.12 + 0.1 * np.log2(c / 32) for c in channels}
+    step = 1.2
+    ends = {}  # right edge of the last box of each level (where the next arrow starts)
+    for level, (c, size, y) in enumerate(zip(channels, sizes, level_y)):
+        x = 0.6 + level * step
+        box(x, y, width[c], "#9ecae1", str(c))
+        box(x + width[c] + 0.15, y, width[c], "#9ecae1", str(c))
+        ax.text(x - 0.1, y + box_h / 2, f"{size}²", ha="right", va="center", fontsize=9, color=GREY)
+        arrow(x + width[c], y + box_h / 2, x + width[c] + 0.15, y + box_h / 2, BLUE)
+        ends[level] = x + 2 * width[c] + 0.15
+        if level < 4:
+            arrow(x + 0.2, y, x + 0.2, level_y[level + 1] + box_h, "#d62728")  # max pool
+    for level in range(3, -1, -1):  # decoder: copied features (orange) + up-conv, then convs
+        c, y = channels[level], level_y[level]
+        x = 0.6 + (8 - level) * step
+        arrow(ends[level], y + box_h / 2, x, y + box_h / 2, GREY)  # skip connection
+        arrow(ends[level + 1] - 0.1, level_y[level + 1] + box_h, x + width[c] / 2, y, "#2ca02c")
+        box(x, y, width[c], "#fdd0a2")
+        box(x + width[c] + 0.15, y, width[c], "#9ecae1", str(c))
+        arrow(x + width[c], y + box_h / 2, x + width[c] + 0.15, y + box_h / 2, BLUE)
+        ends[level] = x + 2 * width[c] + 0.15
+    out_x = ends[0]
+    ax.add_patch(patches.Rectangle((out_x + 0.3, level_y[0]), 0.12, box_h, facecolor="#fcbba1",
+                                   edgecolor="black"))
+    arrow(out_x, level_y[0] + box_h / 2, out_x + 0.3, level_y[0] + box_h / 2, "black")
+    ax.text(out_x + 0.36, level_y[0] - 0.1, "1×1 conv\nsigmoid", ha="center", va="top", fontsize=9)
+
+    legend = [("3×3 conv + ReLU", BLUE), ("2×2 max pool, stride 2", "#d62728"),
+              ("2×2 up-conv (transposed)", "#2ca02c"), ("skip: copy (and crop)", GREY)]
+    for i, (text, colour) in enumerate(legend):
+        ax.plot([6.3, 6.7], [-0.55 - 0.35 * i] * 2, color=colour, lw=3)
+        ax.text(6.8, -0.55 - 0.35 * i, text, va="center", fontsize=10)
+    ax.text(0.2, -0.9, "numbers above boxes: channels\ngrey: side length in the paper\n"
+            "orange: copied encoder features", fontsize=10, va="center", color=GREY)
+    ax.set_xlim(0, 12.2)
+    ax.set_ylim(-1.8, 5.0)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def fig_conv_detector(data_dir: Path) -> plt.Figure:
+    """A dark-ridge kernel applied with a Keras convolution to a real EM crop."""
+    import keras
+
+    image, mask = load_slice(data_dir, 0)
+    crop = np.s_[200:328, 200:328]
+    image, mask = image[crop], mask[crop]
+    # A 7x7 "dark line" detector: negative Laplacian-of-Gaussian, so thin dark ridges light up.
+    yy, xx = np.mgrid[-3:4, -3:4].astype("float32")
+    sigma = 1.2
+    r2 = (xx**2 + yy**2) / (2 * sigma**2)
+    kernel = (1 - r2) * np.exp(-r2)
+    kernel = -(kernel - kernel.mean())
+    layer = keras.layers.Conv2D(1, 7, padding="same", use_bias=False)
+    layer.build((1, *image.shape, 1))
+    layer.set_weights([kernel[:, :, None, None]])
+    response = keras.ops.convert_to_numpy(layer(image[None, :, :, None]))[0, :, :, 0]
+    relu = np.maximum(response, 0)
+
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    _show(axes[0], image, "EM crop (128 × 128)")
+    limit = np.abs(kernel).max()
+    axes[1].imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[1].set_title("7×7 kernel\n(dark-ridge detector)", fontsize=12)
+    axes[1].axis("off")
+    _show(axes[2], relu, "Conv2D output after ReLU", cmap="magma")
+    _show(axes[3], mask, "membrane (ground truth)")
+    fig.tight_layout()
+    return fig
+
+
+def fig_maxpool(data_dir: Path | None = None) -> plt.Figure:
+    """The 4x4 -> 2x2 max-pooling example, output computed by keras.layers.MaxPooling2D."""
+    result = examples.max_pooling()
+    window = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
+    colours = np.array(WINDOW_COLOURS, dtype=object)[window]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw={"width_ratios": [2, 1.2]})
+    _grid(axes[0], result["input"], "input 4 × 4", colours)
+    out_colours = np.array(WINDOW_COLOURS, dtype=object).reshape(2, 2)
+    out = result["output"]
+    rows, cols = out.shape
+    axes[1].set_position(axes[1].get_position())
+    _grid(axes[1], out, "MaxPooling2D(2) → 2 × 2", out_colours)
+    axes[1].set_ylim(-1, 3)
+    fig.tight_layout()
+    return fig
+
+
+def fig_transposed_conv(data_dir: Path | None = None) -> plt.Figure:
+    """Matrix (16x4) @ vector (4x1) = 16x1, reshaped to 4x4, equal to Conv2DTranspose."""
+    result = examples.transposed_convolution()
+    matrix, vector = result["matrix"], result["vector"]
+    product = (matrix @ vector)
+    column_colours = np.array(WINDOW_COLOURS, dtype=object)
+    colours = np.where(matrix != 0, column_colours[None, :], "white")
+
+    fig = plt.figure(figsize=(13, 6))
+    spec = fig.add_gridspec(2, 6, width_ratios=[1.1, 1.3, 2.2, 0.6, 0.6, 2.0], height_ratios=[1, 1])
+    ax = fig.add_subplot(spec[0, 0])
+    _grid(ax, result["input"], "input 2×2", column_colours.reshape(2, 2), fontsize=13)
+    ax = fig.add_subplot(spec[1, 0])
+    _grid(ax, result["kernel"], "kernel 3×3", fontsize=13)
+    ax = fig.add_subplot(spec[:, 2])
+    _grid(ax, matrix, "kernel as a 16×4 matrix", colours, fontsize=10)
+    ax = fig.add_subplot(spec[:, 3])
+    _grid(ax, vector, "input\n4×1", column_colours[:, None], fontsize=10)
+    ax = fig.add_subplot(spec[:, 4])
+    _grid(ax, product, "product\n16×1", fontsize=10)
+    ax = fig.add_subplot(spec[0, 5])
+    _grid(ax, result["product"], "reshaped to 4×4", fontsize=12)
+    ax = fig.add_subplot(spec[1, 5])
+    same = np.allclose(result["product"], result["keras"], atol=1e-6)
+    _grid(ax, result["keras"], f"Conv2DTranspose: {'identical' if same else 'DIFFERENT'}",
+          fontsize=12)
+    fig.text(0.215, 0.5, "→", fontsize=30, ha="center", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def fig_padding(data_dir: Path | None = None) -> plt.Figure:
+    """4x4 image, zero-padded to 6x6, 3x3 convolution: 4x4 out (same) vs 2x2 (valid)."""
+    result = examples.same_padding()
+    padded_colours = np.full((6, 6), "#e6e6e6", dtype=object)
+    padded_colours[1:5, 1:5] = "white"
+    fig, axes = plt.subplots(1, 5, figsize=(14, 3.4), gridspec_kw={"width_ratios": [4, 3, 6, 4, 2]})
+    _grid(axes[0], result["input"], "image 4×4", fontsize=12)
+    _grid(axes[1], examples.PADDING_KERNEL, "kernel 3×3", fontsize=12)
+    _grid(axes[2], result["padded"], "zero-padded to 6×6", padded_colours, fontsize=12)
+    _grid(axes[3], result["same"], "3×3 conv → 4×4\n(= Keras 'same')", fontsize=12)
+    _grid(axes[4], result["valid"], "'valid': 2×2", fontsize=12)
+    axes[4].set_ylim(-1, 3)
+    fig.tight_layout()
+    return fig
+
+
+def fig_valid_vs_same(data_dir: Path) -> plt.Figure:
+    """The paper's 572 -> 388 overlap-tile (mirrored border) next to a same-padding 512 -> 512."""
+    image, _ = load_slice(data_dir, 0)
+    valid_out = examples.unet_output_size(572, "valid")
+    same_out = examples.unet_output_size(512, "same")
+    border = (572 - 512) // 2
+    mirrored = np.pad(image, border, mode="reflect")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    _show(axes[0], mirrored, f"'valid': 572² input (mirrored border) → {valid_out}² output")
+    axes[0].add_patch(patches.Rectangle((border - 0.5, border - 0.5), 512, 512, fill=False,
+                                        edgecolor=GREY, linestyle="--", linewidth=1.5))
+    start = (572 - valid_out) / 2
+    axes[0].add_patch(patches.Rectangle((start, start), valid_out, valid_out, fill=False,
+                                        edgecolor="#d62728", linewidth=2.5))
+    _show(axes[1], image, f"'same': 512² input → {same_out}² output")
+    axes[1].add_patch(patches.Rectangle((0, 0), same_out - 1, same_out - 1, fill=False,
+                                        edgecolor="#d62728", linewidth=2.5))
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- training
+
+
+def augment_pair(image: np.ndarray, mask: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one named augmentation to an image and its mask identically.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        HxW float image.
+    mask : np.ndarray
+        HxW bool mask.
+    kind : str
+        ``"flip"``, ``"rotate"`` or ``"shear"``.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        The transformed image (linear interpolation) and mask (nearest neighbour, ``order=0``,
+        so it stays binary).
+
+    Examples
+    --------
+    >>> image, mask = np.zeros((8, 8)), np.zeros((8, 8), bool)
+    >>> augment_pair(image, mask, "flip")[1].dtype
+    dtype('bool')
+    """
+    if kind == "flip":
+        return image[:, ::-1], mask[:, ::-1]
+    if kind == "rotate":
+        return (transform.rotate(image, 25, mode="reflect", order=1),
+                transform.rotate(mask, 25, mode="reflect", order=0).astype(bool))
+    if kind == "shear":
+        centre = np.array(image.shape[::-1]) / 2
+        shear = (transform.AffineTransform(translation=-centre)
+                 + transform.AffineTransform(shear=0.3)
+                 + transform.AffineTransform(translation=centre))
+        return (transform.warp(image, shear.inverse, mode="reflect", order=1),
+                transform.warp(mask, shear.inverse, mode="reflect", order=0).astype(bool))
+    raise ValueError(f"unknown augmentation {kind!r}; use 'flip', 'rotate' or 'shear'")
+
+
+def fig_augmentation(data_dir: Path) -> plt.Figure:
+    """Flip, rotation and shear of a real slice, with the mask transformed identically."""
+    image, mask = load_slice(data_dir, 0)
+    crop = np.s_[:256, :256]
+    image, mask = image[crop], mask[crop]
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.2))
+    columns = [("original", image, mask)]
+    columns += [(f"{kind}", *augment_pair(image, mask, kind)) for kind in ("flip", "rotate", "shear")]
+    titles = {"flip": "horizontal flip", "rotate": "rotate 25°", "shear": "shear 0.3"}
+    for col, (kind, aug_image, aug_mask) in enumerate(columns):
+        _show(axes[0, col], aug_image, titles.get(kind, kind))
+        _show(axes[1, col], aug_mask, "mask (order=0)" if col else "mask")
+    fig.tight_layout()
+    return fig
+
+
+def fig_batch(data_dir: Path) -> plt.Figure:
+    """One batch of 4 random, augmented 128-px crops with their masks."""
+    rng = np.random.default_rng(1)
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.2))
+    for col in range(4):
+        index = int(rng.integers(0, 20))  # the training block of the fixed split
+        image, mask = load_slice(data_dir, index)
+        top, left = rng.integers(0, 512 - 128, size=2)
+        crop = np.s_[top : top + 128, left : left + 128]
+        kind = ("flip", "rotate", "shear", "flip")[col]
+        aug_image, aug_mask = augment_pair(image[crop], mask[crop], kind)
+        _show(axes[0, col], aug_image, f"slice {index}, {kind}")
+        _show(axes[1, col], aug_mask, "mask")
+    fig.suptitle("one batch (batch size 4) of (image, mask) pairs, made on the fly", fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+def fig_jaccard(data_dir: Path) -> plt.Figure:
+    """Jaccard index of a real mask X and a deliberately shifted, thickened 'prediction' Y."""
+    from skimage import morphology
+
+    _, mask = load_slice(data_dir, 0)
+    truth = mask[150:278, 150:278]
+    prediction = morphology.binary_dilation(np.roll(truth, 3, axis=1), morphology.disk(1))
+    intersection = truth & prediction
+    union = truth | prediction
+    score = examples.jaccard(truth, prediction)
+
+    picture = np.ones((*truth.shape, 3))
+    picture[truth & ~prediction] = (0.35, 0.55, 0.95)
+    picture[prediction & ~truth] = (0.98, 0.65, 0.25)
+    picture[intersection] = (0.2, 0.6, 0.2)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+    _show(axes[0], truth, f"X = truth, |X| = {truth.sum()}")
+    _show(axes[1], prediction, f"Y = prediction, |Y| = {prediction.sum()}")
+    _show(axes[2], picture, f"green |X∩Y| = {intersection.sum()}, union {union.sum()}\n"
+                            f"J = {intersection.sum()} / {union.sum()} = {score:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of side ``tile`` overlapping by ``overlap`` that cover ``size``.
+
+    Parameters
+    ----------
+    size, tile, overlap : int
+        Image side, tile side, overlap (``0 <= overlap < tile <= size``).
+
+    Returns
+    -------
+    list of int
+        Offsets; the last tile is shifted back to end exactly at the border.
+
+    Examples
+    --------
+    >>> tile_starts(512, 192, 64)
+    [0, 128, 256, 320]
+    """
+    if not 0 <= overlap < tile <= size:
+        raise ValueError(f"need 0 <= overlap < tile <= size, got {overlap=}, {tile=}, {size=}")
+    starts = list(range(0, size - tile + 1, tile - overlap))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+def blend_window(tile: int, overlap: int) -> np.ndarray:
+    """A tile weight that ramps linearly from ~0 to 1 across the overlap on every side."""
+    ramp = np.ones(tile)
+    rise = (np.arange(overlap) + 0.5) / overlap
+    ramp[:overlap], ramp[-overlap:] = rise, rise[::-1]
+    return np.outer(ramp, ramp)
+
+
+def fig_tiling(data_dir: Path) -> plt.Figure:
+    """Overlapping tiles on a slice, the blending weight of one tile and the summed weights."""
+    image, _ = load_slice(data_dir, 0)
+    tile, overlap = 192, 64
+    starts = tile_starts(512, tile, overlap)
+    window = blend_window(tile, overlap)
+    total = np.zeros_like(image)
+    for top in starts:
+        for left in starts:
+            total[top : top + tile, left : left + tile] += window
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    _show(axes[0], image, f"{len(starts)}×{len(starts)} tiles of {tile}², overlap {overlap}")
+    cmap = plt.get_cmap("tab10")
+    for i, top in enumerate(starts):
+        for j, left in enumerate(starts):
+            axes[0].add_patch(patches.Rectangle((left + 2 * j, top + 2 * i), tile - 4, tile - 4,
+                                                fill=False, edgecolor=cmap((i + j) % 10), lw=1.5))
+    _show(axes[1], window, "weight of one tile", cmap="viridis", vmin=0, vmax=1)
+    _show(axes[2], total, "sum of weights: stitched = Σ w·p / Σ w", cmap="viridis")
+    fig.tight_layout()
+    return fig
+
+
+def optimiser_paths(steps: int = 60) -> dict[str, np.ndarray]:
+    """Run Keras SGD and Adam on the 1-D loss w⁴ - 3w² + w from two starting points.
+
+    Parameters
+    ----------
+    steps : int
+        Number of updates per run.
+
+    Returns
+    -------
+    dict
+        Name of the run -> array of the weight after each step (``steps + 1`` values).
+
+    Examples
+    --------
+    >>> paths = optimiser_paths(5)  # doctest: +SKIP
+    """
+    import keras
+
+    runs = {"SGD, start w = 2": (keras.optimizers.SGD(learning_rate=0.02), 2.0),
+            "Adam, start w = 2": (keras.optimizers.Adam(learning_rate=0.1), 2.0),
+            "SGD, second run (new start w = -0.3)": (keras.optimizers.SGD(learning_rate=0.02), -0.3)}
+    paths = {}
+    for name, (optimiser, start) in runs.items():
+        weight = keras.Variable(start, dtype="float32")
+        path = [start]
+        for _ in range(steps):
+            w = keras.ops.convert_to_numpy(weight)
+            gradient = 4 * w**3 - 6 * w + 1  # d/dw of w^4 - 3w^2 + w
+            optimiser.apply_gradients([(keras.ops.convert_to_tensor(gradient, "float32"), weight)])
+            path.append(float(keras.ops.convert_to_numpy(weight)))
+        paths[name] = np.array(path)
+    return paths
+
+
+def fig_optimisers(data_dir: Path | None = None) -> plt.Figure:
+    """Loss curve with a local and a global minimum, and where each optimiser run ends."""
+    def loss(w: np.ndarray) -> np.ndarray:
+        return w**4 - 3 * w**2 + w
+
+    w = np.linspace(-2.0, 2.1, 400)
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    ax.plot(w, loss(w), color="black", lw=2, label="loss")
+    for (name, path), colour, marker in zip(optimiser_paths().items(), [BLUE, ORANGE, "#2ca02c"],
+                                            ["o", "s", "^"]):
+        ax.plot(path, loss(path), marker=marker, ms=4, lw=1, color=colour, alpha=0.8,
+                label=f"{name}: ends at w = {path[-1]:.2f}, loss {loss(path[-1]):.2f}")
+    ax.set_xlabel("weight w")
+    ax.set_ylabel("loss")
+    ax.legend(loc="upper center", fontsize=10)
+    ax.set_ylim(-4.2, 8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- registry
+
+FIGURES: dict[str, Callable[[Path | None], plt.Figure]] = {
+    "cv_tasks.png": fig_cv_tasks,
+    "isbi_data.png": fig_isbi_data,
+    "pixel_pipeline.png": fig_pixel_pipeline,
+    "unet_diagram.png": fig_unet_diagram,
+    "conv_detector.png": fig_conv_detector,
+    "maxpool.png": fig_maxpool,
+    "transposed_conv.png": fig_transposed_conv,
+    "padding.png": fig_padding,
+    "valid_vs_same.png": fig_valid_vs_same,
+    "augmentation.png": fig_augmentation,
+    "batch.png": fig_batch,
+    "jaccard.png": fig_jaccard,
+    "tiling.png": fig_tiling,
+    "optimisers.png": fig_optimisers,
+}
+"""File name (as used in slides.md) -> function drawing it."""
+
+
+def make_figures(names: Iterable[str], out_dir: Path, data_dir: Path | None,
+                 dpi: int = 110) -> list[Path]:
+    """Draw the named figures into ``out_dir`` as PNG files.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Keys of :data:`FIGURES`.
+    out_dir : Path
+        Folder to write into (created if needed).
+    data_dir : Path or None
+        ISBI 2012 folder for the figures that use real data.
+    dpi : int
+        Resolution of the PNG files.
+
+    Returns
+    -------
+    list of Path
+        The written files.
+
+    Examples
+    --------
+    >>> make_figures(["maxpool.png"], Path("/tmp/figs"), None)  # doctest: +SKIP
+    [PosixPath('/tmp/figs/maxpool.png')]
+    """
+    unknown = sorted(set(names) - set(FIGURES))
+    if unknown:
+        raise ValueError(f"slides refer to unknown figures {unknown}; "
+                         f"add them to FIGURES in {Path(__file__).name} (known: {sorted(FIGURES)})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in dict.fromkeys(names):
+        fig = FIGURES[name](data_dir)
+        path = out_dir / name
+        fig.savefig(path, dpi=dpi, facecolor="white")
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # draw every figure into build/slides/figures for a quick look
+    data = Path(os.environ.get("UNET_DATA_DIR", Path(__file__).resolve().parents[2] / "shared/data/isbi2012"))
+    make_figures(FIGURES, Path("build/slides/figures"), data)
