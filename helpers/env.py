@@ -324,4 +324,7 @@ def setup(seed: int = 42, verbose: bool = True):
         print(f"devices: {device_summary()} · strategy: {type(strategy).__name__} · "
               f"replicas: {strategy.num_replicas_in_sync} · precision: {mixed_precision_policy()} · "
               f"profile: {profile()}")
+        if in_colab() and not has_gpu() and not tf.config.list_logical_devices("TPU"):
+            print("No GPU found. For a 20x faster workshop choose Runtime > Change runtime type > "
+                  "T4 GPU, then run the notebook again from the top.")
     return strategy
