@@ -1,0 +1,277 @@
+"""Execute the workshop notebooks headless and summarise their runtimes and scores (``make run``).
+
+``python -m helpers run-notebooks --out build`` runs ``notebooks/01_unet_introduction.ipynb`` and
+``notebooks/02_unet_further_topics.ipynb`` (those that exist) with nbclient in a kernel of the
+current Python, from the ``notebooks/`` folder, and writes ``<out>/<stem>.ipynb`` (with outputs)
+and ``<out>/<stem>.html``. The notebooks see three environment variables:
+
+``UNET_PROFILE``
+    ``full`` (the workshop's settings; default with a GPU), ``cpu`` (reduced so a laptop finishes;
+    default without a GPU) or ``quick`` (smoke test; default with ``UNET_QUICK=1``);
+``UNET_RUNS_DIR``
+    ``<out>/runs``: each notebook saves its models, history and a ``scores.json`` there;
+``UNET_DATA_DIR``
+    the ISBI 2012 data, resolved (and downloaded if needed) once before any notebook starts.
+
+One line per executed cell shows the progress. A failing cell stops its notebook; the notebook
+is still written (with the error output), the cell is named, the next notebook runs, and the
+exit code is 1. The run ends with a summary table built from ``<out>/runs/*/scores.json``.
+
+Examples
+--------
+>>> run_notebooks("build", profile="quick")                 # doctest: +SKIP
+[01_unet_introduction] cell 3/42  1.2 s
+...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import env, files
+
+NOTEBOOK_DIR = env.REPO_ROOT / "notebooks"
+NOTEBOOKS = ("01_unet_introduction.ipynb", "02_unet_further_topics.ipynb")
+
+
+@dataclass
+class NotebookResult:
+    """Outcome of executing one notebook."""
+
+    name: str
+    seconds: float
+    ipynb: Path
+    html: Path | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def detect_profile() -> str:
+    """:func:`helpers.env.profile`, asked in a child process.
+
+    Asking TensorFlow about GPUs here would initialise them in this process and reserve GPU
+    memory that the notebook kernels then lack; a short-lived child releases it on exit.
+    """
+    if os.environ.get("UNET_PROFILE") or env.quick_mode():
+        return env.profile()
+    result = subprocess.run([sys.executable, "-c", "from helpers import env; print(env.profile())"],
+                            capture_output=True, text=True, cwd=env.REPO_ROOT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0:
+        raise RuntimeError(f"Could not detect the run profile: {result.stderr.strip()[-300:]}. "
+                           f"Pass --profile full|cpu|quick.")
+    return result.stdout.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (inherited by kernels started inside), restore them after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _kernel_manager():
+    """A Jupyter kernel manager that starts ipykernel with this very Python (``sys.executable``)."""
+    from jupyter_client.manager import KernelManager
+
+    class CurrentPythonKernelManager(KernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+                    *(extra_arguments or [])]
+
+    return CurrentPythonKernelManager(kernel_name="python3")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s" if seconds >= 60 else f"{seconds:.1f}s"
+
+
+def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print) -> NotebookResult:
+    """Execute one notebook in its own folder; write the executed ``.ipynb`` and ``.html`` to ``out``.
+
+    Parameters
+    ----------
+    path
+        The notebook.
+    out
+        Output folder (must exist).
+    echo
+        Receives one progress line per executed cell.
+
+    Returns
+    -------
+    NotebookResult
+        ``error`` names the failing cell, or is None.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    total, started, cell_start = len(notebook.cells), time.perf_counter(), {}
+    current = {"index": None}
+
+    def on_start(cell, cell_index: int) -> None:
+        current["index"] = cell_index
+        cell_start[cell_index] = time.perf_counter()
+
+    def on_done(cell, cell_index: int, execute_reply) -> None:
+        seconds = time.perf_counter() - cell_start.get(cell_index, started)
+        status = execute_reply.get("content", {}).get("status", "ok") if execute_reply else "ok"
+        echo(f"[{path.stem}] cell {cell_index + 1}/{total}  {seconds:.1f} s"
+             + ("" if status == "ok" else f"  ({status})"))
+
+    client = NotebookClient(notebook, km=_kernel_manager(), timeout=None, record_timing=True,
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_execute=on_start, on_cell_executed=on_done)
+    error = None
+    try:
+        client.execute()
+    except Exception as failure:  # CellExecutionError, DeadKernelError, timeouts: report and go on
+        where = f"cell {current['index'] + 1}/{total}" if current["index"] is not None else "start-up"
+        name = getattr(failure, "ename", type(failure).__name__)
+        value = " ".join(str(getattr(failure, "evalue", None) or failure).split())[:300]
+        error = f"{path.name} failed in {where}: {name}: {value}"
+    seconds = time.perf_counter() - started
+
+    ipynb = out / path.name
+    with files.atomic_path(ipynb) as tmp:
+        nbformat.write(notebook, tmp)
+    html: Path | None = out / f"{path.stem}.html"
+    try:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(notebook)
+        with files.atomic_path(html) as tmp:
+            tmp.write_text(body, encoding="utf-8")
+    except Exception as failure:  # a missing template must not hide the executed notebook
+        echo(f"note: could not write {html}: {failure}")
+        html = None
+    return NotebookResult(path.stem, seconds, ipynb, html, error)
+
+
+def read_scores(runs: Path, since: float = 0.0) -> list[tuple[str, dict]]:
+    """``(run name, scores)`` for every ``runs/<run>/scores.json`` written after ``since``."""
+    found = []
+    for path in sorted(runs.glob("*/scores.json")):
+        if path.stat().st_mtime >= since:
+            with contextlib.suppress(OSError, ValueError):
+                found.append((path.parent.name, json.loads(path.read_text())))
+    return found
+
+
+def _number(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else str(value)
+
+
+def summary(results: Sequence[NotebookResult], scores: Sequence[tuple[str, dict]], profile: str,
+            runs: Path) -> str:
+    """The end-of-run table: notebooks with runtimes and outputs, then the scores of each run."""
+    lines = [f"== summary (profile {profile}) =="]
+    lines.append(f"{'notebook':<32} {'result':<7} {'runtime':>9}  outputs")
+    for result in results:
+        outputs = str(result.ipynb) + (f", {result.html.name}" if result.html else "")
+        lines.append(f"{result.name:<32} {'ok' if result.ok else 'FAILED':<7} {_minutes(result.seconds):>9}  {outputs}")
+    if scores:
+        lines.append("")
+        lines.append(f"{'run':<24} {'notebook':<24} {'split':<10} {'thresh':>6} {'IoU mem':>8} {'Dice mem':>8} "
+                     f"{'V_rand':>7} {'V_info':>7} {'train':>9}")
+        for run, s in scores:
+            train = s.get("train_seconds")
+            lines.append(f"{run:<24} {str(s.get('notebook', '-')):<24} {str(s.get('split', '-')):<10} "
+                         f"{_number(s.get('threshold'), 2):>6} {_number(s.get('iou_membrane')):>8} "
+                         f"{_number(s.get('dice_membrane')):>8} {_number(s.get('v_rand')):>7} "
+                         f"{_number(s.get('v_info')):>7} {_minutes(train) if train is not None else '-':>9}")
+    else:
+        lines.append(f"(no scores.json written under {runs})")
+    lines.append(f"runs (models, histories, scores): {runs}")
+    return "\n".join(lines)
+
+
+def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
+                  notebooks: Sequence[str | os.PathLike] | None = None,
+                  data_dir: str | os.PathLike | None = None, echo: Callable[[str], None] | None = None) -> int:
+    """Execute the workshop notebooks headless into ``out`` and print a summary.
+
+    Parameters
+    ----------
+    out
+        Output folder: executed notebooks, HTML and ``runs/``.
+    profile
+        ``"full"``, ``"cpu"`` or ``"quick"``; ``None`` = :func:`helpers.env.profile`.
+    notebooks
+        Notebook files to run instead of the workshop's two (which are skipped when absent).
+    data_dir
+        Local ISBI 2012 copy; ``None`` = ``UNET_DATA_DIR`` or the download cache.
+    echo
+        Where progress and the summary go (default: print to stdout, flushed).
+
+    Returns
+    -------
+    int
+        0 when every notebook ran through, 1 otherwise (the failing cells are named).
+
+    Raises
+    ------
+    FileNotFoundError
+        No notebook to run.
+    PermissionError
+        ``out`` is not writable.
+
+    Examples
+    --------
+    >>> run_notebooks("build", profile="quick")             # doctest: +SKIP
+    0
+    """
+    from helpers import data
+    from helpers.cli import check_writable
+
+    echo = echo or (lambda line: print(line, flush=True))
+    out = check_writable(out)
+    paths = ([Path(p) for p in notebooks] if notebooks
+             else [NOTEBOOK_DIR / name for name in NOTEBOOKS if (NOTEBOOK_DIR / name).is_file()])
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise FileNotFoundError(f"No notebook to run: {', '.join(missing) or f'none of {NOTEBOOKS} in {NOTEBOOK_DIR}'}. "
+                                f"Check the path or run from the repository.")
+    if profile is not None and profile not in env.PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {', '.join(env.PROFILES)}.")
+    profile = profile or detect_profile()
+    echo(f"profile {profile}; resolving the ISBI 2012 data (downloaded once if needed) ...")
+    data_path = data.data_root(data_dir)
+    runs = out.resolve() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    variables = {"UNET_PROFILE": profile, "UNET_QUICK": "1" if profile == "quick" else "0",
+                 "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve())}
+    started = time.time()
+    results = []
+    with environment(variables):
+        for path in paths:
+            echo(f"== {path} ({len(results) + 1}/{len(paths)})")
+            result = execute_notebook(path.resolve(), out, echo)
+            if result.error:
+                echo(f"error: {result.error}; the executed notebook (with the error) is {result.ipynb}")
+            results.append(result)
+    echo(summary(results, read_scores(runs, since=started - 1), profile, runs))
+    return 0 if all(result.ok for result in results) else 1
