@@ -316,6 +316,11 @@ def setup(seed: int = 42, verbose: bool = True):
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+    # set_random_seed leaves Keras' global seed generator (used by unseeded keras.random calls)
+    # where it was; restart it so that running setup(seed) again repeats the same random numbers.
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("global_seed_generator", None)
     strategy = get_strategy()
     if verbose:
         python = ".".join(map(str, sys.version_info[:3]))
