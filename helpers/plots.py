@@ -1,0 +1,374 @@
+"""Figures for the workshop: images and masks, training curves, thresholds, tiles.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
+The figures are made without pyplot, so nothing accumulates in pyplot's figure list: in a
+notebook a figure shows when it is the last expression of a cell (or with ``display(fig)``);
+save one with ``fig.savefig("name.png")``.
+
+Overlays use the colour-blind-safe Okabe-Ito palette: membrane found by both ground truth and
+prediction in **yellow**, membrane the model missed (ground truth only) in **sky blue**, and
+membrane the model invented (prediction only) in **vermillion**. Blue-yellow stays distinct for
+all common colour-vision deficiencies, and vermillion is much darker than yellow.
+
+Examples
+--------
+>>> fig = plot_imgs(x_val[:3], y_val[:3], model.predict(x_val[:3]))   # doctest: +SKIP
+>>> fig.savefig("predictions.png")                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Okabe-Ito colours used for overlays.
+BOTH = "#F0E442"        # yellow: membrane in truth and prediction
+TRUTH_ONLY = "#56B4E9"  # sky blue: missed membrane
+PRED_ONLY = "#D55E00"   # vermillion: false membrane
+TRAIN_COLOUR, VAL_COLOUR = "#0072B2", "#E69F00"  # blue / orange curves
+
+PANEL = 2.6  # inches per image panel
+
+
+def _batch(images: Any) -> np.ndarray:
+    """Return images as float (N, H, W, C); accepts (H, W), (H, W, C), (N, H, W), (N, H, W, C).
+
+    A 3-D array whose last axis has 1, 3 or 4 entries is one (H, W, C) image; any other 3-D
+    array is a batch of gray images.
+    """
+    a = np.asarray(images, dtype=np.float32)
+    if a.ndim == 2:
+        return a[None, ..., None]
+    if a.ndim == 3:
+        return a[None] if a.shape[-1] in (1, 3, 4) else a[..., None]
+    if a.ndim == 4:
+        return a
+    raise ValueError(f"Expected an image or a batch of images, got shape {a.shape}.")
+
+
+def _show(ax, image: np.ndarray, title: str | None = None, **kwargs) -> None:
+    """Draw one (H, W, C) image (gray when C == 1) without ticks."""
+    if image.shape[-1] == 1:
+        kwargs = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, **kwargs}
+        image = image[..., 0]
+    else:
+        image = np.clip(image[..., :3], 0.0, 1.0)
+    ax.imshow(image, **kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def overlay(image: np.ndarray, truth: np.ndarray | None = None, pred: np.ndarray | None = None,
+            alpha: float = 0.5) -> np.ndarray:
+    """Colour binary masks onto an (H, W, C) image; returns an (H, W, 3) RGB array in [0, 1].
+
+    With both masks: yellow = both, sky blue = truth only, vermillion = prediction only. With
+    one mask it is drawn in its "only" colour.
+
+    Examples
+    --------
+    >>> overlay(np.zeros((4, 4, 1)), truth=np.ones((4, 4, 1))).shape
+    (4, 4, 3)
+    """
+    rgb = np.clip(image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, -1), 0, 1)
+    t = np.zeros(rgb.shape[:2], bool) if truth is None else np.asarray(truth).reshape(rgb.shape[:2]) > 0.5
+    p = np.zeros(rgb.shape[:2], bool) if pred is None else np.asarray(pred).reshape(rgb.shape[:2]) > 0.5
+    out = rgb.copy()
+    for region, colour in ((t & p, BOTH), (t & ~p, TRUTH_ONLY), (~t & p, PRED_ONLY)):
+        out[region] = (1 - alpha) * rgb[region] + alpha * np.array(to_rgb(colour))
+    return out
+
+
+def _legend(fig: Figure, truth: bool, pred: bool) -> None:
+    labels = []
+    if truth and pred:
+        labels = [(BOTH, "membrane: both"), (TRUTH_ONLY, "missed (truth only)"),
+                  (PRED_ONLY, "false (prediction only)")]
+    elif truth or pred:
+        labels = [(TRUTH_ONLY if truth else PRED_ONLY, "membrane")]
+    if labels:
+        fig.legend(handles=[Patch(color=c, label=text) for c, text in labels],
+                   loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
+
+
+def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | None = None,
+              threshold: float = 0.5, titles: Sequence[str] | None = None,
+              overlay_alpha: float = 0.5) -> Figure:
+    """Show images with ground truth, prediction and an overlay, one row per image.
+
+    Parameters
+    ----------
+    images
+        (N, H, W, C), (N, H, W), (H, W, C) or (H, W); gray (C = 1) or RGB, values in [0, 1].
+    masks
+        Ground-truth masks (1 = membrane) of the same images, or ``None``.
+    predictions
+        Predicted membrane probabilities (shown as they are, 0 = black, 1 = white), or ``None``.
+    n
+        Show only the first ``n`` images (default: all).
+    threshold
+        Probability above which a predicted pixel counts as membrane in the overlay.
+    titles
+        One label per image (e.g. slice names), written above its first panel (in place of
+        the "original" column title).
+    overlay_alpha
+        Opacity of the overlay colours.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Columns: original, ground truth (if ``masks``), prediction (if ``predictions``),
+        overlay (if either); a legend explains the overlay colours.
+
+    Examples
+    --------
+    >>> fig = plot_imgs(x_val, y_val, model.predict(x_val), n=3)   # doctest: +SKIP
+    """
+    x = _batch(images)
+    y = None if masks is None else _batch(masks)
+    p = None if predictions is None else _batch(predictions)
+    n = len(x) if n is None else min(n, len(x))
+    if n < 1:
+        raise ValueError("plot_imgs needs at least one image (got none, or n < 1).")
+    for name, other in (("masks", y), ("predictions", p)):
+        if other is not None and len(other) < n:
+            raise ValueError(f"{name} has {len(other)} entries for {n} images; pass one per image.")
+    columns = ["original"] + ["ground truth"] * (y is not None) + ["prediction"] * (p is not None)
+    columns += ["overlay"] * (y is not None or p is not None)
+    fig = Figure(figsize=(PANEL * len(columns), PANEL * n + 0.4), layout="constrained")
+    axes = fig.subplots(n, len(columns), squeeze=False)
+    for i in range(n):
+        panels = [x[i]] + ([y[i]] if y is not None else []) + ([p[i]] if p is not None else [])
+        if len(columns) > len(panels):
+            binary = None if p is None else p[i] > threshold
+            panels.append(overlay(x[i], None if y is None else y[i], binary, overlay_alpha))
+        for j, (ax, panel) in enumerate(zip(axes[i], panels)):
+            label = titles[i] if titles is not None and j == 0 else columns[j] if i == 0 else None
+            _show(ax, panel, label)
+    _legend(fig, y is not None, p is not None)
+    return fig
+
+
+def _history_dict(history: Any) -> dict[str, np.ndarray]:
+    """Keras History, dict or DataFrame -> {name: float array}, dropping 'epoch' and empty keys."""
+    if hasattr(history, "history") and isinstance(history.history, Mapping):
+        history = history.history
+    if hasattr(history, "to_dict"):  # pandas DataFrame
+        history = history.to_dict("list")
+    out = {}
+    for key, values in dict(history).items():
+        if key == "epoch":
+            continue
+        arr = np.array([_number(v) for v in values], dtype=float)
+        if arr.size and not np.all(np.isnan(arr)):
+            out[key] = arr
+    return out
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
+    """Plot training curves: one panel per metric, training and validation (``val_``) values.
+
+    Parameters
+    ----------
+    history
+        A ``keras.callbacks.History``, a dict ``{name: values}`` (as returned by
+        :func:`helpers.train.fit`) or a pandas DataFrame (e.g. ``pd.read_csv("history.csv")``).
+    metrics
+        Names to plot without the ``val_`` prefix, e.g. ``["loss", "iou"]``; default: all.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per metric. Validation curves are drawn only where logged.
+
+    Examples
+    --------
+    >>> fig = plot_history({"loss": [0.7, 0.5], "val_loss": [0.8, 0.6]})
+    >>> len(fig.axes)
+    1
+    """
+    data = _history_dict(history)
+    names = [k.removeprefix("val_") for k in data]
+    names = list(dict.fromkeys(metrics if metrics is not None else names))
+    missing = [m for m in names if m not in data and f"val_{m}" not in data]
+    if missing or not names:
+        raise ValueError(f"Nothing to plot for {missing or 'an empty history'}; logged: {sorted(data)}.")
+    fig = Figure(figsize=(3.6 * len(names), 3.0), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names):
+        for key, label, colour in ((name, "train", TRAIN_COLOUR), (f"val_{name}", "validation", VAL_COLOUR)):
+            if key in data:
+                ax.plot(np.arange(1, len(data[key]) + 1), data[key], marker=".", label=label, color=colour)
+        ax.set(title=name, xlabel="epoch")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_threshold_curve(table_or_thresholds: Any, scores: Any = None,
+                         chosen: float | None = None) -> Figure:
+    """Plot score(s) against the binarisation threshold, marking the chosen threshold.
+
+    Parameters
+    ----------
+    table_or_thresholds
+        A DataFrame with a ``threshold`` column (every other numeric column is drawn as a
+        curve), or a sequence of thresholds.
+    scores
+        With thresholds: one score per threshold, or a dict ``{name: scores}``.
+    chosen
+        Threshold to mark with a vertical dashed line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes.
+
+    Examples
+    --------
+    >>> fig = plot_threshold_curve([0.3, 0.5, 0.7], {"IoU": [0.6, 0.7, 0.65]}, chosen=0.5)
+    >>> len(fig.axes)
+    1
+    """
+    if hasattr(table_or_thresholds, "columns"):
+        table = table_or_thresholds
+        if "threshold" not in table.columns:
+            raise ValueError(f"The table needs a 'threshold' column; it has {list(table.columns)}.")
+        thresholds = table["threshold"].to_numpy(float)
+        curves = {c: table[c].to_numpy(float) for c in table.select_dtypes("number").columns
+                  if c != "threshold"}
+    else:
+        if scores is None:
+            raise ValueError("Pass scores with the thresholds, e.g. plot_threshold_curve(t, iou).")
+        thresholds = np.asarray(table_or_thresholds, float)
+        curves = dict(scores) if isinstance(scores, Mapping) else {"score": scores}
+    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for name, values in curves.items():
+        ax.plot(thresholds, np.asarray(values, float), marker=".", label=name)
+    if chosen is not None:
+        ax.axvline(chosen, color="black", linestyle="--", linewidth=1, label=f"chosen {chosen:.2f}")
+    ax.set(xlabel="threshold", ylabel="score", title="Score vs threshold")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _grid(count: int, ncols: int | None, panel: float = PANEL) -> tuple[Figure, list]:
+    """A figure with exactly ``count`` axes on a grid (unused grid cells are removed)."""
+    ncols = max(1, min(count, ncols or math.ceil(math.sqrt(count))))
+    nrows = math.ceil(count / ncols)
+    fig = Figure(figsize=(panel * ncols, panel * nrows + 0.4), layout="constrained")
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[count:]:
+        fig.delaxes(ax)
+    return fig, axes[:count]
+
+
+def plot_tiles(tiles: Any, ncols: int | None = None) -> Figure:
+    """Show tiles (patches) on a grid, e.g. the output of :func:`helpers.tiles.get_patches`.
+
+    Parameters
+    ----------
+    tiles
+        (N, h, w, C) or (N, h, w) array.
+    ncols
+        Columns of the grid (default: about square).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per tile, titled with its index.
+
+    Examples
+    --------
+    >>> len(plot_tiles(np.zeros((5, 8, 8, 1)), ncols=3).axes)
+    5
+    """
+    t = _batch(tiles)
+    fig, axes = _grid(len(t), ncols, panel=1.6)
+    for i, ax in enumerate(axes):
+        _show(ax, t[i], str(i))
+    return fig
+
+
+def plot_augmented_batch(images: Any, masks: Any, n: int = 8, alpha: float = 0.4) -> Figure:
+    """Show augmented training pairs: each image with its mask overlaid (sky blue).
+
+    Useful to check that image and mask received the same transform.
+
+    Parameters
+    ----------
+    images, masks
+        A batch, e.g. ``x, y = next(iter(get_augmented(...)))`` (arrays or tensors).
+    n
+        Number of pairs to show (at most the batch size); four per row.
+    alpha
+        Opacity of the mask colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per pair.
+
+    Examples
+    --------
+    >>> x, y = next(iter(augment.get_augmented(x_train, y_train, batch_size=8)))  # doctest: +SKIP
+    >>> fig = plot_augmented_batch(x, y)                                          # doctest: +SKIP
+    """
+    x, y = _batch(images), _batch(masks)
+    count = min(n, len(x), len(y))
+    fig, axes = _grid(count, ncols=4)
+    for i, ax in enumerate(axes):
+        _show(ax, overlay(x[i], truth=y[i], alpha=alpha))
+    _legend(fig, truth=True, pred=False)
+    return fig
+
+
+def plot_probability(image: Any, prob: Any, threshold: float = 0.5) -> Figure:
+    """Show one image, its membrane probability map and the binarised prediction overlaid.
+
+    Parameters
+    ----------
+    image
+        (H, W, C) or (H, W) image in [0, 1].
+    prob
+        (H, W, 1) or (H, W) probability of membrane.
+    threshold
+        Membrane where ``prob > threshold``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three image axes and a colour bar for the probability (viridis, colour-blind safe).
+
+    Examples
+    --------
+    >>> fig = plot_probability(np.zeros((8, 8)), np.full((8, 8), 0.7))
+    >>> len(fig.axes)
+    4
+    """
+    x, p = _batch(image)[0], _batch(prob)[0]
+    fig = Figure(figsize=(3 * PANEL + 0.6, PANEL + 0.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    _show(axes[0], x, "image")
+    im = axes[1].imshow(p[..., 0], cmap="viridis", vmin=0.0, vmax=1.0)
+    axes[1].set(xticks=[], yticks=[])
+    axes[1].set_title("P(membrane)", fontsize=9)
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    _show(axes[2], overlay(x, pred=p > threshold), f"membrane (p > {threshold:g})")
+    _legend(fig, truth=False, pred=True)
+    return fig
