@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,7 +28,7 @@ def test_in_colab_detected_from_environment(monkeypatch):
     assert env.in_colab() is True
     monkeypatch.delenv("UNET_WORKSHOP_DIR", raising=False)
     # Colab without a mounted Drive: fall back to the repository instead of a missing folder
-    if not (env.Path("/content/drive/MyDrive")).is_dir():
+    if not Path("/content/drive/MyDrive").is_dir():
         assert env.workshop_dir() == env.REPO_ROOT
 
 
@@ -92,7 +93,8 @@ def test_setup_prints_one_block(not_colab, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert strategy is env.get_strategy()
     assert f"TensorFlow {tf.__version__}" in out and f"Keras {keras.__version__}" in out
-    assert "strategy: " in out and "precision: float32" in out or env.has_gpu()
+    assert f"strategy: {type(strategy).__name__}" in out
+    assert f"precision: {env.mixed_precision_policy()}" in out
     assert "profile: quick" in out
     assert len(out.strip().splitlines()) == 2
     env.setup(seed=3, verbose=False)
