@@ -7,6 +7,12 @@ One module per concern; the notebooks import them by name::
 Conventions used throughout: images are float32 NHWC in [0, 1]; masks are float32 NHWC with
 1 = membrane (the positive class) and 0 = cell interior; models output one sigmoid channel,
 the probability of membrane.
+
+Importing the package registers the workshop's losses and metrics with Keras, so a saved
+``.keras`` model reloads with plain ``keras.models.load_model(path)``.
 """
+
+from helpers import losses, metrics  # noqa: F401  (registers the serializable losses/metrics)
+from helpers.augment import get_augmented  # noqa: F401  (the workshop calls helpers.get_augmented)
 
 __version__ = "0.1.0"

@@ -107,7 +107,8 @@ def to_float(array: np.ndarray) -> np.ndarray:
     """Scale pixel values to float32 in [0, 1] by the range of the integer type.
 
     8-bit values are divided by 255 and 16-bit values by 65535; floats are kept if already in
-    [0, 1] and otherwise rescaled by their own minimum and maximum.
+    [0, 1], and floats outside it and 32-bit integers are rescaled by their own minimum and
+    maximum (their type's range says nothing about the values used).
 
     Examples
     --------
@@ -116,7 +117,7 @@ def to_float(array: np.ndarray) -> np.ndarray:
     """
     if array.dtype == bool:
         return array.astype(np.float32)
-    if np.issubdtype(array.dtype, np.integer):
+    if np.issubdtype(array.dtype, np.integer) and array.dtype.itemsize <= 2:
         return (array / np.iinfo(array.dtype).max).astype(np.float32)
     array = array.astype(np.float32)
     low, high = float(array.min()), float(array.max())
@@ -228,7 +229,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
     Raises
     ------
     ValueError
-        For a suffix other than .png/.tif/.tiff, or a folder that is not writable.
+        For a suffix other than .png/.tif/.tiff.
+    PermissionError
+        For a folder that is missing or not writable.
 
     Examples
     --------

@@ -372,3 +372,52 @@ def plot_probability(image: Any, prob: Any, threshold: float = 0.5) -> Figure:
     _show(axes[2], overlay(x, pred=p > threshold), f"membrane (p > {threshold:g})")
     _legend(fig, truth=False, pred=True)
     return fig
+
+
+def plot_architecture(model, path: str | None = None, dpi: int = 60):
+    """Draw a model's layer graph with shapes, or explain why it cannot be drawn here.
+
+    ``keras.utils.plot_model`` needs the Python package pydot and the Graphviz program
+    ``dot``. Where either is missing this returns a short Markdown note with the fix instead of
+    raising, so a notebook keeps running.
+
+    Parameters
+    ----------
+    model
+        A Keras model.
+    path
+        Where to write the PNG; a temporary file by default.
+    dpi
+        Resolution of the drawing (U-Nets are tall: keep it low).
+
+    Returns
+    -------
+    IPython.display.Image or IPython.display.Markdown
+        The drawing, or the note; either displays as the last expression of a cell.
+
+    Examples
+    --------
+    >>> plot_architecture(model)                 # doctest: +SKIP
+    <IPython.core.display.Image object>
+    """
+    import shutil
+    import tempfile
+
+    import keras
+    from IPython.display import Image, Markdown
+
+    fix = ("install Graphviz (`sudo apt-get install graphviz`, `brew install graphviz`, or "
+           "`conda install graphviz`) and the Python package pydot, then run this cell again")
+    if shutil.which("dot") is None:
+        return Markdown(f"**Note:** the architecture drawing needs the Graphviz program `dot`, which is "
+                        f"not installed here; {fix}. The `summary()` above shows the same layers.")
+    try:
+        import pydot  # noqa: F401
+    except ImportError:
+        return Markdown(f"**Note:** the architecture drawing needs pydot; {fix}.")
+    path = path or tempfile.mkstemp(suffix=".png")[1]
+    try:
+        keras.utils.plot_model(model, to_file=path, show_shapes=True, dpi=dpi)
+    except (ImportError, OSError) as error:
+        return Markdown(f"**Note:** could not draw the architecture ({error}); {fix}.")
+    return Image(filename=path)
