@@ -1,0 +1,173 @@
+"""Tests of the slide deck: the worked examples are what Keras computes, and the deck builds offline."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from slides import build, examples  # noqa: E402
+
+
+# --------------------------------------------------------------------------- worked examples
+
+
+def test_max_pooling_gives_the_slide_numbers():
+    result = examples.max_pooling()
+    np.testing.assert_array_equal(result["input"], [[10, 6, 6, 0], [5, -3, 14, -2],
+                                                    [0, 2, -7, -3], [0, 0, -5, -5]])
+    np.testing.assert_array_equal(result["output"], [[10, 14], [2, -3]])
+
+
+def test_max_pooling_matches_numpy_blocks():
+    image = np.arange(36, dtype="float32").reshape(6, 6) * np.array([1, -1] * 3)
+    expected = image.reshape(3, 2, 3, 2).max(axis=(1, 3))
+    np.testing.assert_array_equal(examples.max_pooling(image)["output"], expected)
+    with pytest.raises(ValueError, match="even sides"):
+        examples.max_pooling(np.zeros((3, 4)))
+
+
+def test_transposed_convolution_matrix_equals_keras():
+    result = examples.transposed_convolution()
+    assert result["matrix"].shape == (16, 4)
+    assert result["vector"].shape == (4, 1)
+    np.testing.assert_allclose(result["product"], result["keras"], atol=1e-6)
+    # Column 0 is the kernel stamped at the top-left of a 4x4 grid (input pixel (0, 0)).
+    stamp = np.zeros((4, 4))
+    stamp[:3, :3] = examples.TRANSPOSED_KERNEL
+    np.testing.assert_array_equal(result["matrix"][:, 0], stamp.ravel())
+    # "Transposed": the matrix is the transpose of the 4x4 -> 2x2 valid-convolution matrix.
+    np.testing.assert_array_equal(result["matrix"], result["conv_matrix"].T)
+
+
+def test_transposed_convolution_with_random_values_still_matches_keras():
+    rng = np.random.default_rng(0)
+    result = examples.transposed_convolution(rng.normal(size=(3, 3)), rng.normal(size=(3, 3)))
+    assert result["keras"].shape == (5, 5)
+    np.testing.assert_allclose(result["product"], result["keras"], atol=1e-5)
+
+
+def test_convolution_matrix_matches_a_valid_keras_conv():
+    image = examples.PADDING_IMAGE
+    matrix = examples.convolution_matrix(examples.PADDING_KERNEL, image_size=4)
+    expected = examples.same_padding()["valid"]
+    np.testing.assert_allclose((matrix @ image.ravel()).reshape(2, 2), expected)
+
+
+def test_padding_keeps_the_size():
+    result = examples.same_padding()
+    assert result["padded"].shape == (6, 6)
+    assert result["valid"].shape == (2, 2)
+    assert result["same"].shape == (4, 4)
+    assert (result["padded"][[0, -1], :] == 0).all() and (result["padded"][:, [0, -1]] == 0).all()
+    np.testing.assert_array_equal(result["padded"][1:-1, 1:-1], result["input"])
+    np.testing.assert_allclose(result["same"], result["valid_on_padded"], atol=1e-6)
+    # The plus-shaped kernel sums a pixel and its 4 neighbours: check one corner by hand.
+    image = result["input"]
+    assert result["same"][0, 0] == image[0, 0] + image[0, 1] + image[1, 0]
+
+
+def test_unet_sizes_of_the_paper_and_of_same_padding():
+    assert examples.unet_output_size(572, "valid") == 388
+    assert examples.unet_output_size(512, "same") == 512
+    with pytest.raises(ValueError, match="divisible"):
+        examples.unet_output_size(500, "same")
+
+
+def test_jaccard_is_per_image_over_the_region():
+    x = np.zeros((4, 4), bool)
+    y = np.zeros((4, 4), bool)
+    x[:2], y[1:3] = True, True  # 8 and 8 pixels, 4 shared
+    assert examples.jaccard(x, y) == pytest.approx(4 / (8 + 8 - 4))
+    assert examples.jaccard(x, x) == 1.0
+    assert examples.jaccard(np.zeros(3), np.zeros(3)) == 1.0
+
+
+# --------------------------------------------------------------------------- Markdown handling
+
+
+def test_split_slides_reads_ids_and_notes():
+    source = "<!-- .slide: id=\"a\" -->\n# A\ntext\nNote:\nsay it\n---\n```\n---\n```\n# B"
+    slides = build.split_slides(source)
+    assert [s["attributes"] for s in slides] == ['id="a"', ""]
+    assert slides[0]["body"] == "# A\ntext" and slides[0]["notes"] == "say it"
+    assert "---" in slides[1]["body"]  # a separator inside a code block is not a slide break
+
+
+def test_unknown_placeholder_is_an_error():
+    with pytest.raises(ValueError, match="nope"):
+        build.fill_placeholders("{{ nope }}", {"x": "1"})
+
+
+# --------------------------------------------------------------------------- offline build
+
+
+class _Assets(HTMLParser):
+    """Collects script src, stylesheet href and img src, and section ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+        self.section_ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag in ("script", "img") and attributes.get("src"):
+            self.assets.append(attributes["src"])
+        if tag == "link" and attributes.get("href"):
+            self.assets.append(attributes["href"])
+        if tag == "section" and attributes.get("id"):
+            self.section_ids.append(attributes["id"])
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make any attempt to open a network connection fail loudly."""
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_deck_builds_offline_with_local_assets_only(tmp_path, isbi_dir, no_network, monkeypatch):
+    tarball = build.cache_dir() / f"reveal.js-{build.REVEAL_VERSION}.tgz"
+    if not tarball.is_file():
+        pytest.skip(f"reveal.js was never fetched on this machine ({tarball} missing); "
+                    "run `python slides/build.py --fetch-only` (make slides does) once with network")
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)  # npm must not be needed
+
+    index = build.build_deck(tmp_path / "deck", offline=True, data=isbi_dir)
+
+    text = index.read_text(encoding="utf-8")
+    assert "<title>U-Net image segmentation workshop</title>" in text
+    assert "<h1>U-Net image segmentation workshop</h1>" in text
+    parser = _Assets()
+    parser.feed(text)
+    assert {"title", "max-pooling", "transposed-convolution"} <= set(parser.section_ids)
+    maxpool_slide = re.search(r'<section id="max-pooling">(.*?)</section>', text, re.S).group(1)
+    assert "[[10, 14], [2, -3]]" in maxpool_slide and "figures/maxpool.png" in maxpool_slide
+    assert "{{" not in text  # every computed value was filled in
+
+    assert parser.assets, "no assets found: the page would not load reveal.js"
+    for asset in parser.assets:
+        assert not re.match(r"^(https?:)?//", asset), f"remote asset {asset}: the deck must work offline"
+        assert (index.parent / asset).is_file(), f"{asset} is referenced but was not written"
+    figures = [a for a in parser.assets if a.startswith("figures/")]
+    assert len(figures) >= 10
+    assert "reveal/dist/reveal.js" in parser.assets
+
+
+def test_offline_build_without_cache_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNET_SLIDES_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(FileNotFoundError, match="--fetch-only"):
+        build.reveal_tarball(offline=True)
