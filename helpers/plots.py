@@ -421,3 +421,90 @@ def plot_architecture(model, path: str | None = None, dpi: int = 60):
     except (ImportError, OSError) as error:
         return Markdown(f"**Note:** could not draw the architecture ({error}); {fix}.")
     return Image(filename=path)
+
+
+def plot_resampling(masks: Mapping[str, Any], window: tuple[float, float, float, float] = (0.0, 0.25, 0.0, 0.25)
+                    ) -> Figure:
+    """Show the same window of several versions of one mask, e.g. bilinear vs nearest resizing.
+
+    Each panel shows the pixel values with a colour scale from 0 (black) to 1 (yellow), so
+    in-between values that bilinear interpolation invents (a pixel "half membrane") stand out.
+    The title gives the mask's size and how many distinct values it holds.
+
+    Parameters
+    ----------
+    masks
+        ``{name: mask}``, each (H, W) or (H, W, 1); sizes may differ.
+    window
+        ``(top, bottom, left, right)`` as fractions of height and width, so masks of different
+        sizes show the same area of the slice.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per mask and a colour bar.
+
+    Examples
+    --------
+    >>> small = {"nearest": np.eye(8), "bilinear": np.full((8, 8), 0.5)}
+    >>> len(plot_resampling(small).axes)
+    3
+    """
+    top, bottom, left, right = window
+    if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+        raise ValueError(f"window {window} must be (top, bottom, left, right) fractions with "
+                         f"0 <= top < bottom <= 1 and 0 <= left < right <= 1, e.g. (0, 0.25, 0, 0.25).")
+    fig = Figure(figsize=(PANEL * len(masks) + 0.6, PANEL + 0.3), layout="constrained")
+    axes = fig.subplots(1, len(masks), squeeze=False)[0]
+    for ax, (name, mask) in zip(axes, masks.items()):
+        m = _batch(mask)[0, ..., 0]
+        h, w = m.shape
+        crop = m[round(top * h):round(bottom * h), round(left * w):round(right * w)]
+        im = ax.imshow(crop, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(f"{name} {h}x{w}\n{np.unique(m).size} distinct values", fontsize=9)
+    fig.colorbar(im, ax=list(axes), fraction=0.046, label="mask value (1 = membrane)")
+    return fig
+
+
+def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss", "accuracy")) -> Figure:
+    """Compare the training curves of several runs: one panel per metric, one colour per run.
+
+    Validation values are drawn solid, training values dashed, in the run's colour.
+
+    Parameters
+    ----------
+    histories
+        ``{run name: history}``; each history as accepted by :func:`plot_history`.
+    metrics
+        Names without the ``val_`` prefix.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per metric.
+
+    Examples
+    --------
+    >>> runs = {"a": {"loss": [0.7, 0.5], "val_loss": [0.8, 0.6]}, "b": {"loss": [0.6, 0.3]}}
+    >>> len(plot_histories(runs, metrics=["loss"]).axes[0].lines)
+    3
+    """
+    runs = {name: _history_dict(history) for name, history in histories.items()}
+    for name, data in runs.items():
+        missing = [m for m in metrics if m not in data and f"val_{m}" not in data]
+        if missing:
+            raise ValueError(f"Run {name!r} logged no {missing}; it logged {sorted(data)}.")
+    colours = [TRAIN_COLOUR, VAL_COLOUR, PRED_ONLY, "#009E73", "#CC79A7"]
+    fig = Figure(figsize=(3.8 * len(metrics), 3.0), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for i, (name, data) in enumerate(runs.items()):
+            colour = colours[i % len(colours)]
+            for key, style, label in ((f"val_{metric}", "-", "validation"), (metric, "--", "train")):
+                if key in data:
+                    ax.plot(np.arange(1, len(data[key]) + 1), data[key], style, marker=".",
+                            color=colour, label=f"{name} ({label})")
+        ax.set(title=metric, xlabel="epoch")
+        ax.legend(fontsize=7)
+    return fig

@@ -126,3 +126,32 @@ def test_plot_probability(shape):
     fig = plots.plot_probability(image, rng.random((32, 32, 1), dtype=np.float32), threshold=0.3)
     assert len(image_axes(fig)) == 3 and len(fig.axes) == 4  # three panels and a colour bar
     assert fig.axes[2].get_title() == "membrane (p > 0.3)"
+
+
+def test_plot_resampling_same_window_and_value_counts():
+    mask = np.zeros((64, 64), np.float32)
+    mask[:, 10] = 1
+    blurred = np.full((16, 16, 1), 0.25, np.float32)
+    blurred[0, 0] = 0.75
+    fig = plots.plot_resampling({"nearest": mask, "bilinear": blurred}, window=(0.0, 0.5, 0.0, 0.5))
+    assert len(image_axes(fig)) == 2 and len(fig.axes) == 3  # two panels and a colour bar
+    assert fig.axes[0].images[0].get_array().shape == (32, 32)  # half of 64
+    assert fig.axes[1].images[0].get_array().shape == (8, 8)    # half of 16: same area
+    assert fig.axes[0].get_title() == "nearest 64x64\n2 distinct values"
+    assert fig.axes[1].get_title() == "bilinear 16x16\n2 distinct values"
+    with pytest.raises(ValueError, match="window"):
+        plots.plot_resampling({"m": mask}, window=(0.5, 0.2, 0, 1))
+
+
+def test_plot_histories_one_colour_per_run():
+    runs = {"augmented": {"loss": [0.7, 0.5], "val_loss": [0.8, 0.6], "accuracy": [0.6, 0.7]},
+            "plain": {"loss": [0.6, 0.3], "val_loss": [0.7, 0.65], "accuracy": [0.7, 0.9]}}
+    fig = plots.plot_histories(runs)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["augmented (validation)", "augmented (train)", "plain (validation)", "plain (train)"]
+    lines = fig.axes[0].lines
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+    np.testing.assert_allclose(lines[3].get_ydata(), [0.6, 0.3])
+    with pytest.raises(ValueError, match="dice"):
+        plots.plot_histories(runs, metrics=["dice"])
