@@ -87,9 +87,12 @@ def overlay(image: np.ndarray, truth: np.ndarray | None = None, pred: np.ndarray
     return out
 
 
-def _legend(fig: Figure, truth: bool, pred: bool) -> None:
+def _legend(fig: Figure, truth: bool, pred: bool, names: tuple[str, str] | None = None) -> None:
     labels = []
-    if truth and pred:
+    if truth and pred and names is not None:
+        labels = [(BOTH, "membrane: both"), (TRUTH_ONLY, f"{names[0]} only"),
+                  (PRED_ONLY, f"{names[1]} only")]
+    elif truth and pred:
         labels = [(BOTH, "membrane: both"), (TRUTH_ONLY, "missed (truth only)"),
                   (PRED_ONLY, "false (prediction only)")]
     elif truth or pred:
@@ -101,7 +104,7 @@ def _legend(fig: Figure, truth: bool, pred: bool) -> None:
 
 def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | None = None,
               threshold: float = 0.5, titles: Sequence[str] | None = None,
-              overlay_alpha: float = 0.5) -> Figure:
+              overlay_alpha: float = 0.5, names: tuple[str, str] | None = None) -> Figure:
     """Show images with ground truth, prediction and an overlay, one row per image.
 
     Parameters
@@ -121,6 +124,11 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
         the "original" column title).
     overlay_alpha
         Opacity of the overlay colours.
+    names
+        Column titles for ``masks`` and ``predictions`` instead of "ground truth" and
+        "prediction", e.g. ``("Jaccard", "BCE")`` to compare one model's prediction (passed as
+        ``masks``, binarised at 0.5) against another's; the legend then reads "Jaccard only"
+        (sky blue) and "BCE only" (vermillion).
 
     Returns
     -------
@@ -131,6 +139,7 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     Examples
     --------
     >>> fig = plot_imgs(x_val, y_val, model.predict(x_val), n=3)   # doctest: +SKIP
+    >>> fig = plot_imgs(x_val, pred_a > 0.5, pred_b, names=("model A", "model B"))  # doctest: +SKIP
     """
     x = _batch(images)
     y = None if masks is None else _batch(masks)
@@ -141,7 +150,8 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     for name, other in (("masks", y), ("predictions", p)):
         if other is not None and len(other) < n:
             raise ValueError(f"{name} has {len(other)} entries for {n} images; pass one per image.")
-    columns = ["original"] + ["ground truth"] * (y is not None) + ["prediction"] * (p is not None)
+    truth_name, pred_name = names if names is not None else ("ground truth", "prediction")
+    columns = ["original"] + [truth_name] * (y is not None) + [pred_name] * (p is not None)
     columns += ["overlay"] * (y is not None or p is not None)
     fig = Figure(figsize=(PANEL * len(columns), PANEL * n + 0.4), layout="constrained")
     axes = fig.subplots(n, len(columns), squeeze=False)
@@ -153,7 +163,7 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
         for j, (ax, panel) in enumerate(zip(axes[i], panels)):
             label = titles[i] if titles is not None and j == 0 else columns[j] if i == 0 else None
             _show(ax, panel, label)
-    _legend(fig, y is not None, p is not None)
+    _legend(fig, y is not None, p is not None, names)
     return fig
 
 
@@ -507,4 +517,66 @@ def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss
                             color=colour, label=f"{name} ({label})")
         ax.set(title=metric, xlabel="epoch")
         ax.legend(fontsize=7)
+    return fig
+
+
+def plot_seams(whole: Any, plain: Any, blended: Any, tile: int,
+               window: tuple[int, int, int, int] | None = None) -> Figure:
+    """Show where tiled predictions differ from a whole-image prediction: the seams.
+
+    Top row: the probability maps from side-by-side tiles (``plain``) and from overlapping,
+    blended tiles (``blended``). Bottom row: their absolute difference to ``whole``, the
+    prediction of the whole image at once, on the same colour scale. Dashed lines mark the
+    edges of the side-by-side tiles, where the seams appear.
+
+    Parameters
+    ----------
+    whole, plain, blended
+        Membrane probabilities of one image, (H, W) or (H, W, 1).
+    tile
+        Tile size of ``plain`` (its edges are drawn every ``tile`` pixels).
+    window
+        ``(top, bottom, left, right)`` in pixels to zoom into, e.g. around a tile corner;
+        default: the whole image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four image axes and a colour bar for each row.
+
+    Examples
+    --------
+    >>> p = np.random.rand(64, 64)
+    >>> len(plot_seams(p, p, p, tile=32, window=(16, 48, 16, 48)).axes)
+    6
+    """
+    maps = [_batch(a)[0, ..., 0] for a in (whole, plain, blended)]
+    if len({m.shape for m in maps}) != 1:
+        raise ValueError(f"whole, plain and blended must have the same size; got "
+                         f"{[m.shape for m in maps]}.")
+    height, width = maps[0].shape
+    top, bottom, left, right = window or (0, height, 0, width)
+    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+        raise ValueError(f"window {window} must be (top, bottom, left, right) pixels inside the "
+                         f"{height}x{width} image, e.g. ({tile - 32}, {tile + 32}, {tile - 32}, {tile + 32}).")
+    crop = [m[top:bottom, left:right] for m in maps]
+    diffs = [np.abs(crop[1] - crop[0]), np.abs(crop[2] - crop[0])]
+    vmax = max(float(max(d.max() for d in diffs)), 1e-6)
+    fig = Figure(figsize=(2 * PANEL + 1.0, 2 * PANEL + 0.4), layout="constrained")
+    axes = fig.subplots(2, 2)
+    panels = [(crop[1], "side-by-side tiles", "gray", 1.0), (crop[2], "overlapping, blended", "gray", 1.0),
+              (diffs[0], "|side-by-side - whole|", "magma", vmax), (diffs[1], "|blended - whole|", "magma", vmax)]
+    for ax, (panel, title, cmap, top_value) in zip(axes.ravel(), panels):
+        im = ax.imshow(panel, cmap=cmap, vmin=0.0, vmax=top_value, interpolation="nearest",
+                       extent=(left - 0.5, right - 0.5, bottom - 0.5, top - 0.5))
+        for edge in range(tile, max(height, width), tile):
+            if left < edge < right:
+                ax.axvline(edge - 0.5, color="#56B4E9", linestyle="--", linewidth=0.8)
+            if top < edge < bottom:
+                ax.axhline(edge - 0.5, color="#56B4E9", linestyle="--", linewidth=0.8)
+        ax.set_title(f"{title}\nmax {panel.max():.3f}" if cmap == "magma" else title, fontsize=9)
+        ax.set(xticks=[], yticks=[])
+        if ax in axes[:, 1]:
+            fig.colorbar(im, ax=list(axes[0] if cmap == "gray" else axes[1]), fraction=0.046,
+                         label="P(membrane)" if cmap == "gray" else "absolute difference")
     return fig

@@ -155,3 +155,34 @@ def test_plot_histories_one_colour_per_run():
     np.testing.assert_allclose(lines[3].get_ydata(), [0.6, 0.3])
     with pytest.raises(ValueError, match="dice"):
         plots.plot_histories(runs, metrics=["dice"])
+
+
+def test_plot_imgs_names_two_models():
+    a = np.zeros((1, 8, 8, 1), np.float32); a[0, :, :4] = 1
+    b = np.zeros((1, 8, 8, 1), np.float32); b[0, :4] = 0.9
+    fig = plots.plot_imgs(np.zeros((1, 8, 8, 1)), a, b, names=("Jaccard", "BCE"))
+    assert [ax.get_title() for ax in fig.axes] == ["original", "Jaccard", "BCE", "overlay"]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert legend == ["membrane: both", "Jaccard only", "BCE only"]
+    colours = fig.axes[3].images[0].get_array()
+    assert colours[0, 0].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.BOTH)))
+    assert colours[7, 0].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.TRUTH_ONLY)))
+    assert colours[0, 7].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.PRED_ONLY)))
+
+
+def test_plot_seams_differences_and_tile_edges():
+    whole = np.full((64, 64), 0.5, np.float32)
+    plain = whole.copy(); plain[:, 31:33] = 0.9  # a seam at the tile edge x = 32
+    blended = whole + 0.01
+    fig = plots.plot_seams(whole, plain, blended, tile=32, window=(16, 48, 16, 48))
+    panels = image_axes(fig)
+    assert len(panels) == 4 and len(fig.axes) == 6  # four panels, one colour bar per row
+    diff_plain, diff_blended = (ax.images[0].get_array() for ax in panels[2:])
+    assert diff_plain.shape == (32, 32)
+    assert float(diff_plain.max()) == pytest.approx(0.4) and float(diff_blended.max()) == pytest.approx(0.01)
+    assert panels[2].get_title() == "|side-by-side - whole|\nmax 0.400"
+    assert any(np.allclose(line.get_xdata(), 31.5) for line in panels[0].lines)  # tile edge drawn
+    with pytest.raises(ValueError, match="window"):
+        plots.plot_seams(whole, plain, blended, tile=32, window=(0, 100, 0, 10))
+    with pytest.raises(ValueError, match="same size"):
+        plots.plot_seams(whole, plain[:32], blended, tile=32)
