@@ -35,19 +35,24 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from skimage.measure import label
 from skimage.segmentation import watershed
 
+from helpers.files import atomic_path
 from helpers.metrics import dice_np, iou_np
 
 __all__ = [
     "segmentation_table", "threshold_curve", "choose_threshold",
     "truth_segments", "predicted_segments", "segment_scores", "isbi_scores",
-    "evaluate_predictions", "evaluate_model",
+    "evaluate_predictions", "evaluate_model", "save_scores",
 ]
 
 CURVE_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 6)
@@ -448,3 +453,68 @@ def evaluate_model(
     """
     prob = model.predict(images, batch_size=batch_size, verbose=0)
     return evaluate_predictions(prob, masks, threshold, names)
+
+
+#: Keys of a run's ``scores.json`` (see the workshop contract); ``make run`` summarises them.
+SCORE_KEYS = ("notebook", "profile", "split", "threshold", "iou_membrane", "dice_membrane", "iou_cell",
+              "dice_cell", "pixel_error", "v_rand", "v_info", "train_seconds")
+
+
+def save_scores(table_or_dict, path: str | os.PathLike, **extra) -> dict:
+    """Write a run's scores as JSON (atomically): the mean row of a table plus ``extra`` fields.
+
+    Every key of :data:`SCORE_KEYS` is written; a score the table lacks (e.g. ``v_rand`` when
+    only :func:`segmentation_table` was computed) and NaN values are written as ``null``.
+
+    Parameters
+    ----------
+    table_or_dict : pandas.DataFrame or mapping
+        A table with a ``"mean"`` row (from :func:`segmentation_table` or
+        :func:`evaluate_predictions`), or a dict of scores.
+    path : str or PathLike
+        The JSON file, e.g. ``env.runs_dir("01_introduction") / "scores.json"``.
+    **extra
+        Other fields, e.g. ``notebook="01_unet_introduction"``, ``profile="cpu"``,
+        ``split="validation"``, ``threshold=0.5``, ``train_seconds=312.5``; they override the
+        table's values.
+
+    Returns
+    -------
+    dict
+        What was written.
+
+    Raises
+    ------
+    ValueError
+        A table without a ``"mean"`` row, or ``split`` other than ``"validation"``/``"holdout"``.
+
+    Examples
+    --------
+    >>> table = segmentation_table(prob_val, y_val, threshold=0.5)          # doctest: +SKIP
+    >>> save_scores(table, "runs/demo/scores.json", notebook="01", profile="cpu",
+    ...             split="validation", threshold=0.5, train_seconds=300.0)  # doctest: +SKIP
+    """
+    if isinstance(table_or_dict, pd.DataFrame):
+        if "mean" not in table_or_dict.index:
+            raise ValueError("The table has no 'mean' row; pass the output of segmentation_table or "
+                             "evaluate_predictions, or a dict of scores.")
+        values = table_or_dict.loc["mean"].to_dict()
+    elif isinstance(table_or_dict, Mapping):
+        values = dict(table_or_dict)
+    else:
+        raise ValueError(f"Expected a DataFrame with a 'mean' row or a dict, got {type(table_or_dict).__name__}.")
+    values.update(extra)
+    if values.get("split") not in (None, "validation", "holdout"):
+        raise ValueError(f"split={values['split']!r}: use 'validation' or 'holdout'.")
+
+    def plain(value):
+        if isinstance(value, (np.floating, np.integer)):
+            value = value.item()
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    scores = {key: plain(values.get(key)) for key in SCORE_KEYS}
+    scores.update({key: plain(value) for key, value in values.items() if key not in scores})
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(scores, indent=2) + "\n")
+    return scores

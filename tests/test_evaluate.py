@@ -208,3 +208,26 @@ def test_evaluate_predictions_and_evaluate_model():
     model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Identity()])
     from_model = evaluate.evaluate_model(model, truth, truth, batch_size=2)
     np.testing.assert_allclose(from_model.to_numpy(), [[1, 1, 1, 1, 0, 1, 1]] * 3)
+
+
+def test_save_scores_writes_the_mean_row_with_nulls(tmp_path):
+    import json
+
+    truth = np.stack([grid_truth(), grid_truth()])
+    prob = truth.copy()
+    prob[1, 0, :4] = 1.0  # 4 false membrane pixels in image 1
+    table = evaluate.segmentation_table(prob, truth)
+    path = tmp_path / "scores.json"
+    written = evaluate.save_scores(table, path, notebook="01", profile="quick", split="validation",
+                                   threshold=0.5, train_seconds=1.5)
+    assert json.loads(path.read_text()) == written
+    assert list(written) == list(evaluate.SCORE_KEYS)
+    assert written["v_rand"] is None and written["v_info"] is None  # not computed: null
+    assert written["pixel_error"] == pytest.approx(4 / 32 / 32 / 2)
+    assert written["iou_membrane"] == pytest.approx(table.loc["mean", "iou_membrane"])
+    again = evaluate.save_scores({"iou_membrane": np.float32(0.5), "v_rand": float("nan")}, path)
+    assert again["iou_membrane"] == 0.5 and again["v_rand"] is None and again["split"] is None
+    with pytest.raises(ValueError, match="mean"):
+        evaluate.save_scores(table.drop(index="mean"), path)
+    with pytest.raises(ValueError, match="holdout"):
+        evaluate.save_scores(table, path, split="test")
