@@ -538,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     error: Folder not found: missing. Check the path (it must be a folder of images).
     1
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
