@@ -309,7 +309,7 @@ def data_dir(given: str | os.PathLike | None = None) -> Path:
 
 
 def build_deck(out: Path, source: Path = SLIDES_DIR / "slides.md", offline: bool = False,
-               data: str | os.PathLike | None = None) -> Path:
+               data: str | os.PathLike | None = None, dpi: int = 110) -> Path:
     """Build the deck into ``out`` and return the path of its ``index.html``.
 
     Parameters
@@ -322,6 +322,8 @@ def build_deck(out: Path, source: Path = SLIDES_DIR / "slides.md", offline: bool
         Use only the cached reveal.js (no npm, no network).
     data : path, optional
         ISBI 2012 folder; see :func:`data_dir`.
+    dpi : int
+        Resolution of the figures (the tests use a low one to stay quick).
 
     Returns
     -------
@@ -342,7 +344,7 @@ def build_deck(out: Path, source: Path = SLIDES_DIR / "slides.md", offline: bool
     names = FIGURE_REF.findall(text)
     if (out / "figures").exists():
         shutil.rmtree(out / "figures")
-    figures.make_figures(names, out / "figures", data_dir(data))
+    figures.make_figures(names, out / "figures", data_dir(data), dpi=dpi)
     index = out / "index.html"
     index.write_text(render_html(split_slides(text)), encoding="utf-8")
     return index

@@ -146,7 +146,7 @@ def test_deck_builds_offline_with_local_assets_only(tmp_path, isbi_dir, no_netwo
                     "run `python slides/build.py --fetch-only` (make slides does) once with network")
     monkeypatch.setattr(build.shutil, "which", lambda name: None)  # npm must not be needed
 
-    index = build.build_deck(tmp_path / "deck", offline=True, data=isbi_dir)
+    index = build.build_deck(tmp_path / "deck", offline=True, data=isbi_dir, dpi=40)
 
     text = index.read_text(encoding="utf-8")
     assert "<title>U-Net image segmentation workshop</title>" in text
