@@ -274,8 +274,6 @@ def fig_maxpool(data_dir: Path | None = None) -> plt.Figure:
     _grid(axes[0], result["input"], "input 4 × 4", colours)
     out_colours = np.array(WINDOW_COLOURS, dtype=object).reshape(2, 2)
     out = result["output"]
-    rows, cols = out.shape
-    axes[1].set_position(axes[1].get_position())
     _grid(axes[1], out, "MaxPooling2D(2) → 2 × 2", out_colours)
     axes[1].set_ylim(-1, 3)
     fig.tight_layout()
