@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install graphviz run test lab slides bench clean
+.PHONY: install graphviz slides-deps run test lab slides bench clean
 
 install: $(STAMP)
 
@@ -37,7 +37,11 @@ graphviz:
 run: $(STAMP)
 	$(PY) -m helpers run-notebooks --out build
 
-test: $(STAMP)
+# reveal.js for the offline deck, fetched once from the npm registry into build/cache.
+slides-deps: $(STAMP)
+	@$(PY) slides/build.py --fetch-only || echo "note: could not fetch reveal.js; the offline slide-build test will be skipped"
+
+test: $(STAMP) slides-deps
 	@UNET_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=900 -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "FAILED: pytest collected no tests" >&2; exit 1; fi; exit $$status
