@@ -50,8 +50,9 @@ DEFAULT_LAYERS = 4
 LOSSES = ("bce", "jaccard", "bce_jaccard")
 #: What the recorded ``channel_conversion`` means, keyed by ``--channels``.
 CONVERSIONS = {None: "none", 1: "rgb_to_gray", 3: "gray_to_rgb"}
-CLASS_MEANING = ("mask value 1 (or 255) = foreground, the class the model predicts; "
-                 "predicted masks: 255 = foreground, 0 = background")
+CLASS_MEANING = {False: "training masks: value 1 (or 255) = foreground, 0 = background",
+                 True: "training masks: value 0 = foreground (inverted by --invert-masks, e.g. ISBI membrane)"}
+PREDICTED_MEANING = "model output = P(foreground); predicted masks: 255 = foreground, 0 = background"
 
 EXAMPLES = """\
 examples:
@@ -237,8 +238,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = check_writable(args.out)
     factor = 2 ** args.layers
     if args.tile % factor:
+        suggestion = max(factor, args.tile // factor * factor)
         raise ValueError(f"--tile {args.tile} must be divisible by 2**layers = {factor} (each of the "
-                         f"{args.layers} poolings halves it); use e.g. --tile {max(factor, args.tile // factor * factor)}.")
+                         f"{args.layers} poolings halves it); use e.g. --tile {suggestion}.")
     overlap = args.tile // 4 if args.overlap is None else args.overlap
     if args.resume and not (out / "last.keras").is_file():
         raise FileNotFoundError(f"Cannot resume: {out / 'last.keras'} does not exist. Train without --resume "
@@ -253,8 +255,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     def pick(items: list, indices: list[int]) -> list:
         return [items[i] for i in indices]
 
-    x_train, y_train = _tiles(pick(data.images, train_idx), args.tile), _tiles(pick(data.masks, train_idx), args.tile)
-    x_val, y_val = _tiles(pick(data.images, val_idx), args.tile), _tiles(pick(data.masks, val_idx), args.tile)
+    x_train, y_train = (_tiles(pick(part, train_idx), args.tile) for part in (data.images, data.masks))
+    x_val, y_val = (_tiles(pick(part, val_idx), args.tile) for part in (data.images, data.masks))
     print(f"{len(data)} images ({data.channels} channel(s)): {len(train_idx)} for training "
           f"({len(x_train)} tiles of {args.tile} px), {len(val_idx)} for validation: "
           f"{', '.join(pick(data.names, val_idx))}", flush=True)
@@ -265,6 +267,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "bce_jaccard": losses.bce_jaccard_loss}[args.loss]
     model = None
     if not args.resume:
+        for stale in ("model.keras", "config.json", "metrics.json"):  # never mix two runs in one folder
+            (out / stale).unlink(missing_ok=True)
         model = train.compile_model(
             lambda: models.build_unet((None, None, data.channels), filters=args.filters, num_layers=args.layers,
                                       dropout=args.dropout),
@@ -296,8 +300,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": "model.keras", "checkpoint": best.name, "channels": data.channels,
         "channel_conversion": CONVERSIONS[channels], "tile": args.tile, "overlap": overlap,
         "num_layers": args.layers, "filters": args.filters, "threshold": threshold,
-        "class_meaning": ("mask value 0 = foreground (masks inverted with --invert-masks); " if args.invert_masks
-                          else "") + CLASS_MEANING,
+        "class_meaning": f"{CLASS_MEANING[args.invert_masks]}; {PREDICTED_MEANING}",
         "invert_masks": args.invert_masks, "loss": args.loss, "epochs": args.epochs, "seed": args.seed,
         "images": str(Path(args.images).resolve()), "masks": str(Path(args.masks).resolve()),
         "train_images": pick(data.names, train_idx), "validation_images": pick(data.names, val_idx),
@@ -362,8 +365,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     channels = int(config.get("channels", model.input_shape[-1]))
     conversion = config.get("channel_conversion", "none")
     threshold = args.threshold if args.threshold is not None else float(config.get("threshold", 0.5))
-    tile = args.tile or int(config.get("tile", DEFAULT_TILE))
-    overlap = args.overlap if args.overlap is not None else (tile // 4 if args.tile else int(config.get("overlap", tile // 4)))
+    fixed_size = model.input_shape[1]  # a model built for one input size can only take that size
+    tile = args.tile or int(config.get("tile") or fixed_size or DEFAULT_TILE)
+    overlap = args.overlap
+    if overlap is None:  # the training overlap goes with the training tile; tile/4 otherwise
+        overlap = int(config["overlap"]) if "overlap" in config and not args.tile else tile // 4
     factor = 2 ** int(config.get("num_layers", 0))
     if tile % factor:
         raise ValueError(f"--tile {tile} must be divisible by {factor} for this model ({config_path} says "
@@ -492,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, help="folder for the masks (not the input folder)")
     predict.add_argument("--threshold", type=float, default=None,
                          help="foreground where probability > threshold (default: config.json, else 0.5)")
-    predict.add_argument("--tile", type=int, default=None, help=f"tile size (default: config.json, else {DEFAULT_TILE})")
+    predict.add_argument("--tile", type=int, default=None,
+                         help=f"tile size (default: config.json, else {DEFAULT_TILE})")
     predict.add_argument("--overlap", type=int, default=None, help="tile overlap (default: config.json, else tile/4)")
     predict.add_argument("--probabilities", action="store_true", help="also write <name>_prob.tif (float32)")
     predict.set_defaults(run=cmd_predict)

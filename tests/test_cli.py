@@ -109,6 +109,7 @@ def test_train_writes_run_folder(trained):
     config = json.loads((trained / "config.json").read_text())
     assert config["channels"] == 1 and config["channel_conversion"] == "rgb_to_gray"
     assert config["tile"] == TILE and config["num_layers"] == 2 and 0 < config["threshold"] < 1
+    assert "value 1 (or 255) = foreground" in config["class_meaning"]
     assert sorted(config["train_images"] + config["validation_images"]) == sorted(SIZES)
     assert len(config["validation_images"]) == round(len(SIZES) * 0.2)  # split by image, not tile
     assert not set(config["train_images"]) & set(config["validation_images"])
@@ -167,7 +168,8 @@ def test_evaluate_matches_numpy(own_data, tmp_path, capsys):
     scores = json.loads(report.read_text())
     assert [row["image"] for row in scores["images"]] == sorted(SIZES, key=natural_key)
     for row in scores["images"]:
-        p, t = read_mask(pred / f"{row['image']}.png").astype(bool), read_mask(masks / f"{row['image']}.png").astype(bool)
+        p = read_mask(pred / f"{row['image']}.png").astype(bool)
+        t = read_mask(masks / f"{row['image']}.png").astype(bool)
         assert row["iou"] == pytest.approx((p & t).sum() / (p | t).sum())
         assert row["dice"] == pytest.approx(2 * (p & t).sum() / (p.sum() + t.sum()))
         assert row["pixel_error"] == pytest.approx(1 / SIZES[row["image"]][1])
