@@ -253,8 +253,8 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
              else [NOTEBOOK_DIR / name for name in NOTEBOOKS if (NOTEBOOK_DIR / name).is_file()])
     missing = [str(p) for p in paths if not p.is_file()]
     if missing or not paths:
-        raise FileNotFoundError(f"No notebook to run: {', '.join(missing) or f'none of {NOTEBOOKS} in {NOTEBOOK_DIR}'}. "
-                                f"Check the path or run from the repository.")
+        what = ", ".join(missing) or f"none of {', '.join(NOTEBOOKS)} in {NOTEBOOK_DIR}"
+        raise FileNotFoundError(f"No notebook to run: {what}. Check the path or run from the repository.")
     if profile is not None and profile not in env.PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(env.PROFILES)}.")
     profile = profile or detect_profile()
