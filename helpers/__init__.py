@@ -12,6 +12,11 @@ Importing the package registers the workshop's losses and metrics with Keras, so
 ``.keras`` model reloads with plain ``keras.models.load_model(path)``.
 """
 
+import os
+
+# Keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) out of learners' output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from helpers import losses, metrics  # noqa: F401  (registers the serializable losses/metrics)
 from helpers.augment import get_augmented  # noqa: F401  (the workshop calls helpers.get_augmented)
 
