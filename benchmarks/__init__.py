@@ -1,0 +1,24 @@
+"""Benchmarks: the ``helpers`` toolkit against the original workshop recipe, side by side.
+
+Each benchmark runs both recipes in the same process on the same machine and returns a
+``pandas.DataFrame``; ``python -m benchmarks`` prints them as tables (see
+``benchmarks/RESULTS.md`` for the numbers measured and the machine they were measured on).
+
+``augment``
+    images per second of :func:`helpers.augment.get_augmented` (tf.data) against keras-unet's
+    ``get_augmented`` (two ``ImageDataGenerator`` flows zipped), same arrays and parameters.
+``train``
+    training images per second of the same ``custom_unet``: keras-unet generator with Keras'
+    default compile (``jit_compile="auto"``) against ``get_augmented`` with
+    :func:`helpers.train.compile_model` (``jit_compile=False`` on a CPU).
+``accuracy``
+    held-out scores at an equal training budget: 128-px downscale + ImageDataGenerator + BCE
+    (the original) against full-resolution random crops + BCE-Jaccard + tiled prediction.
+
+Examples
+--------
+``python -m benchmarks``                  all three, full size (tens of minutes on a laptop CPU)
+``python -m benchmarks augment --quick``  one benchmark, tiny sizes (a smoke test)
+"""
+
+BENCHMARKS = ("augment", "train", "accuracy")
