@@ -196,34 +196,17 @@ def _predict_all(model, images: list[np.ndarray], tile: int, overlap: int) -> li
     return [predict_tiled(model, image, tile=tile, overlap=overlap)[..., 0] for image in images]
 
 
-def choose_threshold(probs: list[np.ndarray], masks: list[np.ndarray]) -> float:
-    """Threshold with the best mean per-image IoU, for images that may differ in size.
-
-    The same rule as :func:`helpers.evaluate.choose_threshold` (the lowest threshold among
-    ties); the IoU curve is computed image by image because own images need not share a size.
-    """
-    from helpers import evaluate
-
-    curves = [evaluate.threshold_curve(p[None], m[None]) for p, m in zip(probs, masks)]
-    mean_iou = np.mean([curve["iou_membrane"].to_numpy() for curve in curves], axis=0)
-    return float(curves[0]["threshold"].iloc[int(np.argmax(mean_iou))])
-
-
 def score_table(preds: list[np.ndarray], truths: list[np.ndarray], names: list[str], threshold: float = 0.5):
     """Per-image IoU, Dice and pixel error of the foreground (value 1) with a ``"mean"`` row.
 
     ``preds`` are probabilities or binary masks (foreground where ``> threshold``); images may
     differ in size.
     """
-    import pandas as pd
-
     from helpers import evaluate
 
-    rows = [evaluate.segmentation_table(p[None], t[None], threshold, [name]).iloc[[0]]
-            for p, t, name in zip(preds, truths, names)]
-    table = pd.concat(rows)[["iou_membrane", "dice_membrane", "pixel_error"]]
+    table = evaluate.segmentation_table(preds, truths, threshold, names)
+    table = table[["iou_membrane", "dice_membrane", "pixel_error"]]
     table.columns = ["iou", "dice", "pixel_error"]
-    table.loc["mean"] = table.mean()
     return table
 
 
@@ -261,7 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"({len(x_train)} tiles of {args.tile} px), {len(val_idx)} for validation: "
           f"{', '.join(pick(data.names, val_idx))}", flush=True)
 
-    from helpers import augment, losses, metrics, models, train
+    from helpers import augment, evaluate, losses, metrics, models, train
 
     loss = {"bce": "binary_crossentropy", "jaccard": losses.jaccard_loss,
             "bce_jaccard": losses.bce_jaccard_loss}[args.loss]
@@ -290,7 +273,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = load_model(best)
     val_images, val_masks = pick(data.images, val_idx), [m[..., 0] for m in pick(data.masks, val_idx)]
     probs = _predict_all(model, val_images, args.tile, overlap)
-    threshold = choose_threshold(probs, val_masks)
+    threshold = evaluate.choose_threshold(probs, val_masks)
     table = score_table(probs, val_masks, pick(data.names, val_idx), threshold)
 
     with files.atomic_path(out / "model.keras") as tmp:

@@ -82,14 +82,25 @@ def _one_image(array, name: str) -> np.ndarray:
     return array
 
 
-def _prob_and_truth(prob, truth) -> tuple[np.ndarray, np.ndarray]:
-    prob, truth = _as_stack(prob, "prob"), _as_stack(truth, "truth")
-    if prob.shape != truth.shape:
-        raise ValueError(
-            f"prob {prob.shape} and truth {truth.shape} differ in shape; predict at the masks' "
-            "size (or resize the masks with helpers.data.resize(..., kind='mask'))"
-        )
-    return prob, truth > 0.5  # truth: True = membrane
+def _images(array, name: str) -> list[np.ndarray]:
+    """One (H, W) float array per image, from a stack or from a list of images of any sizes."""
+    if isinstance(array, (list, tuple)):
+        return [_one_image(item, f"{name}[{i}]").astype(np.float32, copy=False) for i, item in enumerate(array)]
+    return list(_as_stack(array, name))
+
+
+def _prob_and_truth(prob, truth) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Pair probabilities with boolean truth masks (True = membrane), checking their sizes."""
+    probs, truths = _images(prob, "prob"), _images(truth, "truth")
+    if len(probs) != len(truths):
+        raise ValueError(f"got {len(probs)} probability maps for {len(truths)} masks; pass one per image")
+    for i, (p, t) in enumerate(zip(probs, truths)):
+        if p.shape != t.shape:
+            raise ValueError(
+                f"image {i}: prob {p.shape} and truth {t.shape} differ in shape; predict at the masks' "
+                "size (or resize the masks with helpers.data.resize(..., kind='mask'))"
+            )
+    return probs, [t > 0.5 for t in truths]
 
 
 def segmentation_table(
@@ -104,10 +115,11 @@ def segmentation_table(
 
     Parameters
     ----------
-    prob : array-like
-        Membrane probabilities ``(N, H, W)`` or ``(N, H, W, 1)``.
-    truth : array-like
-        True masks, same shape, 1 = membrane.
+    prob : array-like or list of arrays
+        Membrane probabilities ``(N, H, W)`` or ``(N, H, W, 1)``, or a list of ``(H, W[, 1])``
+        arrays when the images differ in size.
+    truth : array-like or list of arrays
+        True masks, same shapes, 1 = membrane.
     threshold : float, default 0.5
         Binarisation threshold.
     names : sequence of str, optional
@@ -130,7 +142,8 @@ def segmentation_table(
     if len(names) != len(prob):
         raise ValueError(f"got {len(names)} names for {len(prob)} images; pass one per image")
     rows = []
-    for p, t in zip(prob > threshold, truth):
+    for p, t in zip(prob, truth):
+        p = p > threshold
         rows.append({
             "iou_membrane": iou_np(p, t),
             "dice_membrane": dice_np(p, t),
@@ -148,10 +161,11 @@ def threshold_curve(prob, truth, thresholds=CURVE_THRESHOLDS) -> pd.DataFrame:
 
     Parameters
     ----------
-    prob : array-like
-        Membrane probabilities ``(N, H, W[, 1])``.
-    truth : array-like
-        True masks, same shape, 1 = membrane.
+    prob : array-like or list of arrays
+        Membrane probabilities ``(N, H, W[, 1])``, or a list of ``(H, W[, 1])`` arrays of any
+        sizes.
+    truth : array-like or list of arrays
+        True masks, same shapes, 1 = membrane.
     thresholds : sequence of float, default 0.05, 0.10, ..., 0.95
 
     Returns
@@ -167,7 +181,7 @@ def threshold_curve(prob, truth, thresholds=CURVE_THRESHOLDS) -> pd.DataFrame:
     prob, truth = _prob_and_truth(prob, truth)
     rows = []
     for t in thresholds:
-        pred = prob > t
+        pred = [p > t for p in prob]
         rows.append({
             "threshold": float(t),
             "iou_membrane": float(np.mean([iou_np(p, y) for p, y in zip(pred, truth)])),

@@ -231,3 +231,18 @@ def test_save_scores_writes_the_mean_row_with_nulls(tmp_path):
         evaluate.save_scores(table.drop(index="mean"), path)
     with pytest.raises(ValueError, match="holdout"):
         evaluate.save_scores(table, path, split="test")
+
+
+def test_tables_accept_images_of_different_sizes():
+    """Own images need not share a size: a list of arrays scores each image on its own."""
+    small, large = np.zeros((4, 6)), np.zeros((9, 5, 1))
+    small[1] = 1
+    large[:, 2] = 1
+    prob = [small * 0.9, large * 0.2]  # second image: membrane only above threshold 0.2
+    table = evaluate.segmentation_table(prob, [small, large], threshold=0.5)
+    assert table.loc["0", "iou_membrane"] == 1.0
+    assert table.loc["1", "iou_membrane"] == 0.0
+    assert table.loc["mean", "iou_membrane"] == 0.5
+    assert evaluate.choose_threshold(prob, [small, large]) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="image 1"):
+        evaluate.segmentation_table(prob, [small, np.zeros((3, 3))])
