@@ -575,7 +575,7 @@ def plot_seams(whole: Any, plain: Any, blended: Any, tile: int,
             if top < edge < bottom:
                 ax.axhline(edge - 0.5, color="#56B4E9", linestyle="--", linewidth=0.8)
         ax.set_title(f"{title}\nmax {panel.max():.3f}" if cmap == "magma" else title, fontsize=9)
-        ax.set(xticks=[], yticks=[])
+        ax.set(xticks=[], yticks=[], xlim=(left - 0.5, right - 0.5), ylim=(bottom - 0.5, top - 0.5))
         if ax in axes[:, 1]:
             fig.colorbar(im, ax=list(axes[0] if cmap == "gray" else axes[1]), fraction=0.046,
                          label="P(membrane)" if cmap == "gray" else "absolute difference")

@@ -182,6 +182,7 @@ def test_plot_seams_differences_and_tile_edges():
     assert float(diff_plain.max()) == pytest.approx(0.4) and float(diff_blended.max()) == pytest.approx(0.01)
     assert panels[2].get_title() == "|side-by-side - whole|\nmax 0.400"
     assert any(np.allclose(line.get_xdata(), 31.5) for line in panels[0].lines)  # tile edge drawn
+    assert panels[2].get_xlim() == (15.5, 47.5) and panels[2].get_ylim() == (47.5, 15.5)  # just the window
     with pytest.raises(ValueError, match="window"):
         plots.plot_seams(whole, plain, blended, tile=32, window=(0, 100, 0, 10))
     with pytest.raises(ValueError, match="same size"):
