@@ -1,9 +1,10 @@
 """Figures for the workshop: images and masks, training curves, thresholds, tiles.
 
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
-The figures are made without pyplot, so nothing accumulates in pyplot's figure list: in a
-notebook a figure shows when it is the last expression of a cell (or with ``display(fig)``);
-save one with ``fig.savefig("name.png")``.
+The figures are made without pyplot, so nothing accumulates in pyplot's figure list. In a
+notebook with the inline backend on (``%matplotlib inline``, which the workshop notebooks run in
+their imports cell) a figure shows when it is the last expression of a cell, or with
+``display(fig)``; save one with ``fig.savefig("name.png")``.
 
 Overlays use the colour-blind-safe Okabe-Ito palette: membrane found by both ground truth and
 prediction in **yellow**, membrane the model missed (ground truth only) in **sky blue**, and
