@@ -137,8 +137,9 @@ def compile_model(
         ``None``: :func:`helpers.env.mixed_precision_policy` (mixed float16 on a GPU, float32
         on a CPU); ``True``/``False``; or a policy name such as ``"mixed_bfloat16"``.
     jit_compile
-        ``None``: ``False`` without a GPU or TPU (XLA made CPU training about 1.4x slower
-        here), ``"auto"`` otherwise.
+        ``None``: ``False`` without a GPU or TPU (XLA, forced with ``jit_compile=True``, made
+        CPU training about 1.4x slower here; Keras 3.10's ``"auto"`` also leaves it off on
+        CPU-only machines, so this only states the choice explicitly), ``"auto"`` otherwise.
     seed
         When given, ``keras.utils.set_random_seed(seed)`` runs before building, so the initial
         weights are reproducible.
