@@ -235,7 +235,7 @@ def get_augmented(
         ``width_shift_range`` and ``height_shift_range`` (fractions of the size),
         ``shear_range`` (degrees), ``zoom_range`` (z for [1-z, 1+z], or a pair (low, high);
         drawn independently for x and y), ``horizontal_flip``, ``vertical_flip``,
-        ``fill_mode``. Keys left out are off. None gives the workshop's values
+        ``fill_mode``. Keys left out are off. None gives moderate defaults
         (:data:`DEFAULT_ARGS`); :data:`NO_AUGMENTATION` switches everything off.
     seed : int
         Seed for shuffling, crops and transforms. The same seed gives the same batches.
