@@ -198,13 +198,37 @@ def _keras_unet() -> ModuleType:
     return _KERAS_UNET
 
 
-def _float32_output(model: keras.Model) -> keras.Model:
-    """The same layers as one input -> one output (keras-unet wraps both in lists, which makes
-    a direct call ``model(x)`` warn), with a float32 cast when mixed precision made it float16."""
-    output = model.outputs[0]
-    if output.dtype != "float32":
-        output = layers.Activation("linear", dtype="float32", name="float32_output")(output)
-    return keras.Model(model.inputs[0], output, name=model.name)
+def float32_outputs(model: keras.Model) -> keras.Model:
+    """Return ``model`` with every non-float32 output cast to float32 by a linear layer.
+
+    Under mixed precision the layers compute in float16; the loss and the predictions should
+    still be float32. A model whose outputs already are float32 is returned unchanged.
+
+    Examples
+    --------
+    >>> float32_outputs(build_unet((32, 32, 1), filters=4, num_layers=2)).output.dtype
+    'float32'
+    """
+    outputs = getattr(model, "outputs", None)
+    if not outputs:  # subclassed model: its graph cannot be extended
+        if model.layers and model.layers[-1].dtype_policy.compute_dtype != "float32":
+            raise ValueError(f"Model {model.name!r} computes its output in "
+                             f"{model.layers[-1].dtype_policy.compute_dtype}; end it with a layer "
+                             f"built with dtype='float32' or pass mixed_precision=False.")
+        return model
+    if all(keras.backend.standardize_dtype(t.dtype) == "float32" for t in outputs):
+        return model
+    cast = [t if keras.backend.standardize_dtype(t.dtype) == "float32"
+            else keras.layers.Activation("linear", dtype="float32",
+                                         name="float32_output" + (f"_{i}" if i else ""))(t)
+            for i, t in enumerate(outputs)]
+    return keras.Model(model.inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
+
+
+def _single_io(model: keras.Model) -> keras.Model:
+    """The same layers as one input -> one float32 output (keras-unet wraps both in lists, which
+    makes a direct call ``model(x)`` warn)."""
+    return float32_outputs(keras.Model(model.inputs[0], model.outputs[0], name=model.name))
 
 
 def custom_unet(input_shape: Sequence[int | None], **kwargs) -> keras.Model:
@@ -230,7 +254,7 @@ def custom_unet(input_shape: Sequence[int | None], **kwargs) -> keras.Model:
     >>> model.output_shape
     (None, 64, 64, 1)
     """
-    return _float32_output(_keras_unet().custom_unet(input_shape, **kwargs))
+    return _single_io(_keras_unet().custom_unet(input_shape, **kwargs))
 
 
 def vanilla_output_size(input_size: int, num_layers: int = 4) -> int:
@@ -312,7 +336,7 @@ def vanilla_unet(input_shape: Sequence[int], **kwargs) -> keras.Model:
     num_layers = kwargs.get("num_layers", 4)
     for s in tuple(input_shape)[:2]:
         vanilla_output_size(s, num_layers)  # raises a clear error for too small inputs
-    return _float32_output(_keras_unet().vanilla_unet(input_shape, **kwargs))
+    return _single_io(_keras_unet().vanilla_unet(input_shape, **kwargs))
 
 
 def satellite_unet(input_shape: Sequence[int | None], **kwargs) -> keras.Model:
@@ -337,7 +361,7 @@ def satellite_unet(input_shape: Sequence[int | None], **kwargs) -> keras.Model:
     >>> satellite_unet((32, 32, 1), num_layers=2).output_shape
     (None, 32, 32, 1)
     """
-    return _float32_output(_keras_unet().satellite_unet(input_shape, **kwargs))
+    return _single_io(_keras_unet().satellite_unet(input_shape, **kwargs))
 
 
 def describe(model: keras.Model) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from helpers import env, files
+from helpers import env, files, models
 
 #: Substrings of metric names that are better when larger (``mode="auto"`` picks "max" for them).
 MAXIMISED = ("acc", "iou", "io_u", "dice", "auc", "precision", "recall", "f1")
@@ -73,24 +73,6 @@ def _make_optimizer(optimizer: str | keras.optimizers.Optimizer, learning_rate: 
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     raise ValueError(f"Unknown optimizer {optimizer!r}: pass 'adam', 'sgd' or a keras.optimizers "
                      f"instance, e.g. keras.optimizers.RMSprop(1e-4).")
-
-
-def _float32_output(model: keras.Model) -> keras.Model:
-    """Return ``model`` with every non-float32 output cast to float32 by a linear layer."""
-    outputs = getattr(model, "outputs", None)
-    if not outputs:  # subclassed model: its graph cannot be extended
-        if model.layers and model.layers[-1].dtype_policy.compute_dtype != "float32":
-            raise ValueError(f"Model {model.name!r} computes its output in "
-                             f"{model.layers[-1].dtype_policy.compute_dtype}; end it with a layer "
-                             f"built with dtype='float32' or pass mixed_precision=False.")
-        return model
-    if all(keras.backend.standardize_dtype(t.dtype) == "float32" for t in outputs):
-        return model
-    cast = [t if keras.backend.standardize_dtype(t.dtype) == "float32"
-            else keras.layers.Activation("linear", dtype="float32",
-                                         name="float32_output" + (f"_{i}" if i else ""))(t)
-            for i, t in enumerate(outputs)]
-    return keras.Model(model.inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
 
 
 def compile_model(
@@ -166,7 +148,7 @@ def compile_model(
     keras.mixed_precision.set_global_policy(_policy_name(mixed_precision, strategy))
     try:
         with strategy.scope():
-            model = _float32_output(build_fn())
+            model = models.float32_outputs(build_fn())
             model.compile(optimizer=_make_optimizer(optimizer, learning_rate, momentum),
                           loss=loss, metrics=list(metrics or []), jit_compile=jit_compile)
     finally:
