@@ -364,11 +364,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         read_for_model(path, channels, conversion)
     output.mkdir(parents=True, exist_ok=True)
 
-    from helpers.tiles import predict_tiled
+    from helpers.predict import segment_image
 
     for path in _progress(inputs, "predicting"):
-        prob = predict_tiled(model, read_for_model(path, channels, conversion), tile=tile, overlap=overlap)[..., 0]
-        files.write_image(output / f"{path.stem}.png", np.where(prob > threshold, 255, 0).astype(np.uint8))
+        prob, mask = segment_image(model, read_for_model(path, channels, conversion), threshold, tile, overlap)
+        files.write_image(output / f"{path.stem}.png", mask)
         if args.probabilities:
             files.write_image(output / f"{path.stem}_prob.tif", prob.astype(np.float32))
     print(f"wrote {len(inputs)} mask(s) to {output} (threshold {threshold:.2f}, tile {tile}, overlap {overlap})")

@@ -23,7 +23,37 @@ import numpy as np
 
 from helpers import files, tiles
 
-__all__ = ["segment_folder"]
+__all__ = ["segment_image", "segment_folder"]
+
+
+def segment_image(model, image: np.ndarray, threshold: float = 0.5, tile: int = 128,
+                  overlap: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Predict one image of any size with blended tiles and threshold it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A segmentation model with one sigmoid output channel.
+    image : np.ndarray
+        ``(H, W, C)`` float32 in [0, 1], with the channels the model expects.
+    threshold : float, default 0.5
+        Foreground where the probability is greater than this.
+    tile, overlap : int, default 128 and 32
+        Tiling passed to :func:`helpers.tiles.predict_tiled`.
+
+    Returns
+    -------
+    probability : np.ndarray
+        ``(H, W)`` float32 probabilities of the foreground.
+    mask : np.ndarray
+        ``(H, W)`` uint8 mask with values {0, 255}, ready for :func:`helpers.files.write_image`.
+
+    Examples
+    --------
+    >>> prob, mask = segment_image(model, files.read_image("a.png"))   # doctest: +SKIP
+    """
+    probability = tiles.predict_tiled(model, image, tile=tile, overlap=overlap)[..., 0]
+    return probability, np.where(probability > threshold, 255, 0).astype(np.uint8)
 
 
 def segment_folder(model, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
@@ -88,7 +118,6 @@ def segment_folder(model, input_dir: str | os.PathLike, output_dir: str | os.Pat
     written = []
     for stem, path in images.items():
         image = files.read_image(path, channels=channels)
-        prob = tiles.predict_tiled(model, image, tile=tile, overlap=overlap)
-        mask = np.where(prob[..., 0] > threshold, 255, 0).astype(np.uint8)
+        _, mask = segment_image(model, image, threshold, tile, overlap)
         written.append(files.write_image(output_dir / f"{stem}.png", mask))
     return written

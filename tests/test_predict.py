@@ -10,7 +10,7 @@ from PIL import Image
 
 from helpers import files
 from helpers.models import build_unet
-from helpers.predict import segment_folder
+from helpers.predict import segment_folder, segment_image
 
 
 def _identity_model(channels: int = 1, outputs: int = 1) -> keras.Model:
@@ -68,3 +68,12 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="2 channels"):
         segment_folder(_identity_model(outputs=2), inputs, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing created before the checks passed
+
+
+def test_segment_image_returns_probability_and_0_255_mask_of_the_input_size():
+    image = _two_level_image((37, 53, 1), seed=3)
+    prob, mask = segment_image(_identity_model(), image, threshold=0.5, tile=32, overlap=8)
+    assert prob.shape == mask.shape == (37, 53)
+    np.testing.assert_allclose(prob, image[..., 0], atol=1e-5)  # identity model: probability == image
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
+    np.testing.assert_array_equal(mask == 255, image[..., 0] > 0.5)
