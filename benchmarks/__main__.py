@@ -29,12 +29,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if args.data_dir:
         os.environ["UNET_DATA_DIR"] = args.data_dir
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     info = common.machine()
     print(f"# benchmarks{' (quick: not a measurement)' if args.quick else ''}")
     print(f"CPU: {info['cpu']} · {info['cores']} cores · GPU: {info['gpu']} · "
-          f"Python {info['python']} · TensorFlow {info['tensorflow']} · Keras {info['keras']}")
+          f"Python {info['python']} · Keras {info['keras']} on {info['backend']} "
+          f"{info.get('tensorflow') or info.get('jax')}")
     for name in args.names or BENCHMARKS:
         module = importlib.import_module(f"benchmarks.{name}")
         before, start = common.load_average(), time.perf_counter()

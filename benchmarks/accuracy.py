@@ -44,9 +44,9 @@ OUR_ARGS: dict[str, Any] = {**common.our_args(), "shear_range": 10.0}
 
 def _upsample(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of (N, h, w, 1) probabilities to (N, H, W, 1)."""
-    import tensorflow as tf
+    from helpers import data
 
-    return tf.image.resize(prob, size, method="bilinear").numpy()
+    return data.resize(prob, size, kind="image")
 
 
 def _score(name: str, prob_val: np.ndarray, y_val: np.ndarray, prob_hold: np.ndarray,

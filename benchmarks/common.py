@@ -105,8 +105,7 @@ def load_average() -> tuple[float, float, float]:
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, GPU, load and library versions, for the results' header."""
-    import keras
-    import tensorflow as tf
+    from helpers import env
 
     cpu = platform.processor() or "unknown"
     cpuinfo = Path("/proc/cpuinfo")
@@ -115,15 +114,13 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    gpus = tf.config.list_physical_devices("GPU")
+    platform_name, names = env.devices()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "gpu": ", ".join(g.name for g in gpus) if gpus else "none",
+        "gpu": ", ".join(names) if platform_name == "gpu" else "none",
         "load_average": load_average(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **env.versions(),
     }
 
 

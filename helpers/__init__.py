@@ -15,9 +15,15 @@ Importing the package registers the workshop's losses and metrics with Keras, so
 import os
 
 # Keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) out of learners' output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from helpers import losses, metrics  # noqa: F401  (registers the serializable losses/metrics)
-from helpers.augment import get_augmented  # noqa: F401  (the workshop calls helpers.get_augmented)
+from helpers import env as _env
+
+# Before Keras is first imported: Keras on JAX on a TPU runtime or where TensorFlow is missing,
+# on TensorFlow otherwise; KERAS_BACKEND, when set, always wins.
+_env.select_backend()
+
+from helpers import losses, metrics  # noqa: E402,F401  (registers the serializable losses/metrics)
+from helpers.augment import get_augmented  # noqa: E402,F401  (the workshop calls helpers.get_augmented)
 
 __version__ = "0.1.0"

@@ -1,9 +1,11 @@
-"""Joint image/mask augmentation as a ``tf.data`` pipeline.
+"""Joint image/mask augmentation as a ``tf.data`` pipeline (or, without TensorFlow, a NumPy one).
 
 ``get_augmented`` replaces the workshop's ``ImageDataGenerator`` pair (one generator for
 images, one for masks, zipped together). It accepts the same ``data_gen_args`` keys, returns a
 ``tf.data.Dataset`` that ``model.fit`` accepts under Keras 3, and runs entirely in the TensorFlow
-graph, in parallel with training.
+graph, in parallel with training. Where TensorFlow is not installed (Colab's TPU runtimes: Keras
+on JAX), it returns a ``keras.utils.PyDataset`` that makes the same kind of batches with NumPy and
+SciPy in worker threads: the same transforms, padding and nearest-neighbour masks.
 
 How one batch is made:
 
@@ -36,8 +38,12 @@ import math
 import warnings
 from typing import Any, Mapping
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import tensorflow as tf
+
+if TYPE_CHECKING:  # TensorFlow is imported only where the tf.data pipeline is used
+    import tensorflow as tf
 
 #: Moderate augmentation used when ``data_gen_args`` is None (small rotations, shifts, shears and
 #: zooms, both flips). The workshop notebooks pass the original's stronger values explicitly
@@ -141,6 +147,8 @@ def _random_transforms(
     from. It is ``centre @ rotation @ shift @ shear @ zoom @ flip @ centre^-1``, the order
     ImageDataGenerator uses (flips last on the output).
     """
+    import tensorflow as tf
+
     seeds = tf.random.experimental.stateless_split(seed, num=8)
 
     def uniform(i: int, low: float, high: float) -> tf.Tensor:
@@ -191,6 +199,8 @@ def _warp(
     images: tf.Tensor, transforms: tf.Tensor, interpolation: str, fill_mode: str
 ) -> tf.Tensor:
     """Resample a batch: output pixel p is read from input point transforms[i] @ p."""
+    import tensorflow as tf
+
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,
@@ -199,6 +209,143 @@ def _warp(
         interpolation=interpolation,
         fill_mode=fill_mode.upper(),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The NumPy pipeline (no TensorFlow): same transforms, made on the CPU in worker threads
+
+#: scipy.ndimage's names for TensorFlow's fill modes (TF "reflect" repeats the edge pixel, as
+#: scipy's "reflect" does; TF "wrap" is scipy's "grid-wrap").
+_SCIPY_MODES = {"reflect": "reflect", "wrap": "grid-wrap", "nearest": "nearest"}
+
+
+def random_matrices(rng: np.random.Generator, batch: int, height: int, width: int,
+                    args: dict[str, Any]) -> np.ndarray:
+    """One random 3x3 transform per image in (x = column, y = row) coordinates, NumPy version.
+
+    The same composition as the tf.data pipeline, ``centre @ rotation @ shift @ shear @ zoom @
+    flip @ centre^-1``, mapping an output pixel to the input point it is read from.
+
+    Examples
+    --------
+    >>> m = random_matrices(np.random.default_rng(0), 2, 8, 8, _parse_args(NO_AUGMENTATION))
+    >>> np.allclose(m, np.eye(3))
+    True
+    """
+    def uniform(low: float, high: float) -> np.ndarray:
+        return rng.uniform(low, high, batch)
+
+    def sign(enabled: bool) -> np.ndarray:
+        return np.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0) if enabled else np.ones(batch)
+
+    deg = math.pi / 180.0
+    theta = uniform(-args["rotation_range"], args["rotation_range"]) * deg
+    shear = uniform(-args["shear_range"], args["shear_range"]) * deg
+    zoom_x, zoom_y = uniform(*args["zoom_range"]), uniform(*args["zoom_range"])
+    shift_x = uniform(-args["width_shift_range"], args["width_shift_range"]) * width
+    shift_y = uniform(-args["height_shift_range"], args["height_shift_range"]) * height
+    flip_x, flip_y = sign(args["horizontal_flip"]), sign(args["vertical_flip"])
+    zeros, ones = np.zeros(batch), np.ones(batch)
+
+    def matrices(rows: list[list[np.ndarray]]) -> np.ndarray:
+        return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+
+    cos, sin = np.cos(theta), np.sin(theta)
+    rotation = matrices([[cos, -sin, zeros], [sin, cos, zeros], [zeros, zeros, ones]])
+    shift = matrices([[ones, zeros, shift_x], [zeros, ones, shift_y], [zeros, zeros, ones]])
+    shear_m = matrices([[np.cos(shear), zeros, zeros], [-np.sin(shear), ones, zeros], [zeros, zeros, ones]])
+    zoom = matrices([[zoom_x, zeros, zeros], [zeros, zoom_y, zeros], [zeros, zeros, ones]])
+    flip = matrices([[flip_x, zeros, zeros], [zeros, flip_y, zeros], [zeros, zeros, ones]])
+    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    to_centre = np.array([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]])
+    from_centre = np.array([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]])
+    return from_centre @ rotation @ shift @ shear_m @ zoom @ flip @ to_centre
+
+
+def warp_numpy(images: np.ndarray, matrices: np.ndarray, order: int, fill_mode: str) -> np.ndarray:
+    """Resample (B, H, W, C) images: output pixel p is read from input point ``matrices[i] @ p``.
+
+    ``order=1`` is bilinear (images), ``order=0`` nearest-neighbour (masks).
+    """
+    from scipy import ndimage
+
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # (x, y) <-> (row, column)
+    out = np.empty_like(images)
+    for i, m in enumerate(matrices):
+        linear = swap @ m[:2, :2] @ swap
+        offset = swap @ m[:2, 2]
+        for c in range(images.shape[-1]):
+            ndimage.affine_transform(images[i, ..., c], linear, offset=offset, order=order,
+                                     mode=_SCIPY_MODES[fill_mode], output=out[i, ..., c], prefilter=False)
+    return out
+
+
+def _pydataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class AugmentedBatches(_pydataset_base()):
+    """``(images, masks)`` batches made with NumPy/SciPy: :func:`get_augmented` without TensorFlow.
+
+    Batch ``i`` depends only on ``seed`` and ``i`` (shuffled order, crops, transforms), so worker
+    threads may make batches in any order and the same seed gives the same batches.
+
+    Examples
+    --------
+    >>> x = np.random.rand(8, 32, 32, 1).astype("float32")
+    >>> batches = AugmentedBatches(x, (x > 0.5).astype("float32"), 4, _parse_args(None), seed=0)
+    >>> batches[0][0].shape
+    (4, 32, 32, 1)
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, args: dict[str, Any],
+                 seed: int = 0, crop: tuple[int, int] | None = None, shuffle: bool = True,
+                 repeat: bool = True, workers: int | None = None):
+        import os
+
+        super().__init__(workers=workers or min(8, os.cpu_count() or 1), use_multiprocessing=False,
+                         max_queue_size=16)
+        self.x, self.y, self.batch_size, self.args = x, y, batch_size, args
+        self.seed, self.crop, self.shuffle, self.repeat = seed, crop, shuffle, repeat
+
+    @property
+    def num_batches(self) -> int | None:
+        """None (endless) when repeating, else one pass over the images."""
+        return None if self.repeat else math.ceil(len(self.x) / self.batch_size)
+
+    def __len__(self) -> int:
+        return self.num_batches or 2**62
+
+    def _order(self, epoch: int) -> np.ndarray:
+        n = len(self.x)
+        return np.random.default_rng([self.seed, 1, epoch]).permutation(n) if self.shuffle else np.arange(n)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        n, b = len(self.x), self.batch_size
+        if not self.repeat and not 0 <= index < self.num_batches:
+            raise IndexError(index)
+        positions = range(index * b, min((index + 1) * b, n if not self.repeat else (index + 1) * b))
+        picks = np.array([self._order(p // n)[p % n] for p in positions])
+        rng = np.random.default_rng([self.seed, 2, index])
+        images, masks = self.x[picks], self.y[picks]
+        if self.crop is not None:
+            (ch, cw), (h, w) = self.crop, images.shape[1:3]
+            tops, lefts = rng.integers(0, h - ch + 1, len(picks)), rng.integers(0, w - cw + 1, len(picks))
+            images = np.stack([im[t:t + ch, l:l + cw] for im, t, l in zip(images, tops, lefts)])
+            masks = np.stack([m[t:t + ch, l:l + cw] for m, t, l in zip(masks, tops, lefts)])
+        matrices = random_matrices(rng, len(picks), images.shape[1], images.shape[2], self.args)
+        if np.allclose(matrices, np.eye(3)):
+            return np.ascontiguousarray(images), np.ascontiguousarray(masks)
+        return (warp_numpy(images, matrices, 1, self.args["fill_mode"]),
+                warp_numpy(masks, matrices, 0, self.args["fill_mode"]))
+
+    def __iter__(self):
+        index = 0
+        while self.num_batches is None or index < self.num_batches:
+            yield self[index]
+            index += 1
 
 
 def get_augmented(
@@ -210,7 +357,8 @@ def get_augmented(
     crop_size: int | tuple[int, int] | None = None,
     shuffle: bool = True,
     repeat: bool = True,
-) -> tf.data.Dataset:
+    pipeline: str = "auto",
+) -> tf.data.Dataset | AugmentedBatches:
     """Randomly transformed (image, mask) batches for ``model.fit``, made in the tf.data graph.
 
     Each image and its mask receive the same random rotation, shear, zoom, shift and flips.
@@ -248,12 +396,16 @@ def get_augmented(
         Repeat forever; then pass ``steps_per_epoch`` to ``model.fit``. With ``repeat=True``
         every batch is full; with ``repeat=False`` one pass is made and the last batch may be
         smaller.
+    pipeline : {"auto", "tf.data", "numpy"}
+        ``"auto"``: tf.data where TensorFlow is installed, else the NumPy pipeline
+        (:class:`AugmentedBatches`, e.g. on a Colab TPU runtime).
 
     Returns
     -------
-    tf.data.Dataset
+    tf.data.Dataset or AugmentedBatches
         Elements ``(images, masks)``, float32, shapes (B, H, W, C) and (B, H, W, C_mask)
-        (H, W = ``crop_size`` when given).
+        (H, W = ``crop_size`` when given). Both are iterable (``next(iter(ds))``) and accepted by
+        ``model.fit``; ``np.asarray`` turns a batch into NumPy arrays.
 
     Raises
     ------
@@ -268,8 +420,8 @@ def get_augmented(
     >>> y = (x > 0.5).astype("float32")
     >>> ds = get_augmented(x, y, batch_size=4, crop_size=32)
     >>> images, masks = next(iter(ds))
-    >>> images.shape, masks.shape
-    (TensorShape([4, 32, 32, 1]), TensorShape([4, 32, 32, 1]))
+    >>> tuple(images.shape), tuple(masks.shape)
+    ((4, 32, 32, 1), (4, 32, 32, 1))
     >>> # model.fit(ds, steps_per_epoch=50, epochs=10)
     """
     args = _parse_args(data_gen_args)
@@ -291,6 +443,16 @@ def get_augmented(
                 f"crop_size {(crop_h, crop_w)} does not fit in the images of size "
                 f"{(height, width)} (height, width); choose a crop of at most that size."
             )
+    if pipeline not in ("auto", "tf.data", "numpy"):
+        raise ValueError(f"pipeline={pipeline!r}: use 'auto', 'tf.data' or 'numpy'.")
+    if pipeline == "auto":
+        import importlib.util
+
+        pipeline = "tf.data" if importlib.util.find_spec("tensorflow") else "numpy"
+    if pipeline == "numpy":
+        crop = (crop_h, crop_w) if crop_size is not None else None
+        return AugmentedBatches(x, y, batch_size, args, seed=seed, crop=crop, shuffle=shuffle, repeat=repeat)
+    import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:

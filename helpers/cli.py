@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -149,13 +148,9 @@ def _progress(items, desc: str):
 
 
 def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
+    from helpers import __version__, env
 
-    from helpers import __version__
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "helpers": __version__}
+    return {**env.versions(), "numpy": np.__version__, "helpers": __version__}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     error: Folder not found: missing. Check the path (it must be a folder of images).
     1
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -13,6 +13,9 @@ original workshop), with two small fixes so they work under Keras 3:
   so calling ``model(x)`` on an array printed a Keras "structure of inputs" warning).
 
 keras-unet prints a banner when imported; it is imported lazily and quietly, on the first call.
+Its package ``__init__`` imports TensorFlow unconditionally (``keras_unet/metrics.py``), so where
+TensorFlow is missing (Keras on JAX, Colab's TPU runtimes) only its model modules are loaded, with
+its ``TF`` switch off, which makes them build plain Keras 3 layers.
 
 Examples
 --------
@@ -25,8 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
+import sys
 import warnings
+from pathlib import Path
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -178,6 +184,32 @@ def _attention_concat(conv_below, skip_connection):
     return layers.concatenate([conv_below, gated])
 
 
+def _keras_unet_models_only() -> ModuleType:
+    """keras-unet's model modules without its package ``__init__`` (which needs TensorFlow).
+
+    Registers stand-ins for the packages ``keras_unet`` (with ``TF = False``: use plain Keras) and
+    ``keras_unet.models``, then imports the model modules that work on Keras 3 alone
+    (``vanilla_unet`` needs ``keras.backend.int_shape``, gone in Keras 3, and is left out).
+    """
+    spec = importlib.util.find_spec("keras_unet")
+    if spec is None or spec.origin is None:
+        raise ImportError("No module named 'keras_unet'")
+    root = Path(spec.origin).parent
+    package = ModuleType("keras_unet")
+    package.__path__, package.TF, package.__version__ = [str(root)], False, "0.1.2"
+    models = ModuleType("keras_unet.models")
+    models.__path__ = [str(root / "models")]
+    package.models = models
+    sys.modules.update({"keras_unet": package, "keras_unet.models": models})
+    for name in ("custom_unet", "satellite_unet", "vanilla_unet"):
+        try:
+            module = importlib.import_module(f"keras_unet.models.{name}")
+        except ImportError:
+            continue
+        setattr(models, name, getattr(module, name))
+    return models
+
+
 def _keras_unet() -> ModuleType:
     """Import ``keras_unet.models`` once, without its banner and warnings, and patch it."""
     global _KERAS_UNET
@@ -185,7 +217,10 @@ def _keras_unet() -> ModuleType:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             try:
-                models = importlib.import_module("keras_unet.models")
+                if importlib.util.find_spec("tensorflow") is None:
+                    models = _keras_unet_models_only()
+                else:
+                    models = importlib.import_module("keras_unet.models")
             except ImportError as err:
                 raise ImportError(
                     f"keras-unet could not be imported ({err}); install it with "
@@ -336,7 +371,11 @@ def vanilla_unet(input_shape: Sequence[int], **kwargs) -> keras.Model:
     num_layers = kwargs.get("num_layers", 4)
     for s in tuple(input_shape)[:2]:
         vanilla_output_size(s, num_layers)  # raises a clear error for too small inputs
-    return _single_io(_keras_unet().vanilla_unet(input_shape, **kwargs))
+    module = _keras_unet()
+    if not hasattr(module, "vanilla_unet"):
+        raise ImportError("keras-unet's vanilla_unet needs TensorFlow (it uses keras.backend.int_shape, "
+                          "which Keras 3 dropped); use custom_unet, or install TensorFlow.")
+    return _single_io(module.vanilla_unet(input_shape, **kwargs))
 
 
 def satellite_unet(input_shape: Sequence[int | None], **kwargs) -> keras.Model:

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 from helpers import env, files, models
 
@@ -52,14 +51,39 @@ MAXIMISED = ("acc", "iou", "io_u", "dice", "auc", "precision", "recall", "f1")
 # compile
 
 
-def _policy_name(mixed_precision: bool | str | None, strategy: tf.distribute.Strategy) -> str:
-    if mixed_precision is None:
-        return env.mixed_precision_policy()
+def _policy_name(mixed_precision: bool | str | None, strategy) -> str:
     if isinstance(mixed_precision, str):
         return mixed_precision
-    if not mixed_precision:
-        return "float32"
-    return "mixed_bfloat16" if isinstance(strategy, tf.distribute.TPUStrategy) else "mixed_float16"
+    platform = env.strategy_platform(strategy)
+    if mixed_precision is None:
+        return env.policy_for(platform)
+    return env.policy_for("gpu" if platform == "cpu" else platform, bool(mixed_precision))
+
+
+def jit_setting(backend: str, platform: str, jit_compile: bool | str | None = None) -> bool | str:
+    """The ``jit_compile`` that ``model.compile`` gets: never off under JAX, off on a TF CPU.
+
+    Under TensorFlow on a CPU, XLA (``jit_compile=True``) made training about 1.4x slower here, so
+    it is off; on an accelerator Keras' ``"auto"`` decides. Under JAX ``jit_compile=False`` means
+    no compilation at all (a fit ran about 3x slower), so JAX always gets ``True``.
+
+    Examples
+    --------
+    >>> jit_setting("tensorflow", "cpu"), jit_setting("tensorflow", "gpu"), jit_setting("jax", "cpu")
+    (False, 'auto', True)
+    >>> jit_setting("jax", "cpu", jit_compile=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: jit_compile=False under the JAX backend runs every step uncompiled (about 3x slower); leave jit_compile=None.
+    """
+    if backend == "jax":
+        if jit_compile is False:
+            raise ValueError("jit_compile=False under the JAX backend runs every step uncompiled "
+                             "(about 3x slower); leave jit_compile=None.")
+        return True
+    if jit_compile is None:
+        return "auto" if platform in ("gpu", "tpu") else False
+    return jit_compile
 
 
 def _make_optimizer(optimizer: str | keras.optimizers.Optimizer, learning_rate: float,
@@ -83,7 +107,7 @@ def compile_model(
     learning_rate: float = 1e-4,
     momentum: float = 0.99,
     metrics: Iterable | None = None,
-    strategy: tf.distribute.Strategy | None = None,
+    strategy=None,
     mixed_precision: bool | str | None = None,
     jit_compile: bool | str | None = None,
     seed: int | None = None,
@@ -114,14 +138,14 @@ def compile_model(
     metrics
         Metrics to report, e.g. ``[metrics.iou, metrics.dice]``.
     strategy
-        Defaults to :func:`helpers.env.get_strategy` (TPU, several GPUs or the default).
+        Defaults to :func:`helpers.env.get_strategy` (TPU, several GPUs or the default; under
+        JAX a :class:`helpers.env.JaxStrategy`).
     mixed_precision
-        ``None``: :func:`helpers.env.mixed_precision_policy` (mixed float16 on a GPU, float32
-        on a CPU); ``True``/``False``; or a policy name such as ``"mixed_bfloat16"``.
+        ``None``: :func:`helpers.env.mixed_precision_policy` (mixed float16 on a GPU, bfloat16 on
+        a TPU, float32 on a CPU); ``True``/``False``; or a policy name such as ``"mixed_bfloat16"``.
     jit_compile
-        ``None``: ``False`` without a GPU or TPU (XLA, forced with ``jit_compile=True``, made
-        CPU training about 1.4x slower here; Keras 3.10's ``"auto"`` also leaves it off on
-        CPU-only machines, so this only states the choice explicitly), ``"auto"`` otherwise.
+        ``None``: :func:`jit_setting` (TF: off on a CPU, where XLA made training about 1.4x
+        slower here, ``"auto"`` on an accelerator; JAX: always on).
     seed
         When given, ``keras.utils.set_random_seed(seed)`` runs before building, so the initial
         weights are reproducible.
@@ -139,9 +163,7 @@ def compile_model(
     'float32'
     """
     strategy = strategy or env.get_strategy()
-    if jit_compile is None:
-        accelerated = env.has_gpu() or isinstance(strategy, tf.distribute.TPUStrategy)
-        jit_compile = "auto" if accelerated else False
+    jit_compile = jit_setting(env.backend(), env.strategy_platform(strategy), jit_compile)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     previous = keras.mixed_precision.global_policy()
@@ -402,7 +424,8 @@ def fit(
                                     f"fit(..., run_dir={str(run_dir)!r}, resume=False) first, or "
                                     f"check run_dir (in Colab: is Google Drive mounted?).")
         _import_custom_objects()
-        scope = model.distribute_strategy.scope() if model is not None else env.get_strategy().scope()
+        strategy = getattr(model, "distribute_strategy", None) or env.get_strategy()  # none under JAX
+        scope = strategy.scope()
         with scope:
             model = keras.models.load_model(last)
         previous = load_history(run_dir)
@@ -425,8 +448,10 @@ def fit(
     history: dict[str, list[float]] = {}
     if initial_epoch < epochs:
         x, y, *weights = train_data if isinstance(train_data, tuple) else (train_data, None)
+        # Only arrays are shuffled by fit; a dataset shuffles itself (and Keras >= 3.15 warns
+        # that shuffle=True "will be ignored" for one).
         result = model.fit(x, y, sample_weight=weights[0] if weights else None,
-                           batch_size=batch_size, validation_data=validation_data, epochs=epochs,
+                           batch_size=batch_size, shuffle=y is not None, validation_data=validation_data, epochs=epochs,
                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                            validation_steps=validation_steps, verbose=verbose,
                            callbacks=callbacks)

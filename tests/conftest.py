@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("UNET_QUICK", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,3 +21,20 @@ def isbi_dir() -> Path:
     if not (path / "train" / "image" / "0.png").is_file():
         pytest.skip(f"ISBI 2012 data not found at {path}; set UNET_DATA_DIR to a local copy")
     return path
+
+
+def gradient(fn, value):
+    """d fn(value) / d value under the active Keras backend (TensorFlow's tape or jax.grad)."""
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v))(keras.ops.convert_to_tensor(value)))
+    import tensorflow as tf
+
+    variable = tf.Variable(value)
+    with tf.GradientTape() as tape:
+        result = fn(variable)
+    return tape.gradient(result, variable).numpy()

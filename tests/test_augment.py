@@ -1,4 +1,8 @@
-"""Tests for helpers.augment.get_augmented (tiny synthetic data, CPU, a few seconds)."""
+"""Tests for helpers.augment.get_augmented (tiny synthetic data, CPU, a few seconds).
+
+Every test runs on both pipelines: tf.data (where TensorFlow is installed) and the NumPy one used
+without TensorFlow (Colab's TPU runtimes).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,26 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy.ndimage import gaussian_filter
 from skimage.data import binary_blobs
 
-from helpers.augment import DEFAULT_ARGS, NO_AUGMENTATION, get_augmented
+from helpers import augment, env
+from helpers.augment import DEFAULT_ARGS, NO_AUGMENTATION
+
+PIPELINES = [pytest.param("tf.data", marks=pytest.mark.skipif(not env.has_tensorflow(), reason="no TensorFlow")),
+             "numpy"]
+
+
+@pytest.fixture(params=PIPELINES, autouse=True)
+def pipeline(request) -> str:
+    """Run the test on each pipeline (get_augmented below uses it)."""
+    global PIPELINE
+    PIPELINE = request.param
+    return request.param
+
+
+def get_augmented(*args, **kwargs):
+    return augment.get_augmented(*args, pipeline=PIPELINE, **kwargs)
 
 N, SIZE = 8, 32
 STRONG = dict(DEFAULT_ARGS, rotation_range=45, shear_range=20, zoom_range=0.4)
@@ -29,19 +48,25 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
     return x, (x > 0.5).astype(np.float32)
 
 
-def first_batch(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def first_batch(ds) -> tuple[np.ndarray, np.ndarray]:
     images, masks = next(iter(ds))
-    return images.numpy(), masks.numpy()
+    return np.asarray(images), np.asarray(masks)
 
 
-def test_element_spec_shape_dtype(blobs):
+def test_element_spec_shape_dtype(blobs, pipeline):
     x, y = blobs
     y2 = np.concatenate([y, 1 - y], axis=-1)  # masks may have their own channel count
     ds = get_augmented(x, y2, batch_size=4)
-    assert isinstance(ds, tf.data.Dataset)
-    image_spec, mask_spec = ds.element_spec
-    assert image_spec.shape == (4, SIZE, SIZE, 1) and image_spec.dtype == tf.float32
-    assert mask_spec.shape == (4, SIZE, SIZE, 2) and mask_spec.dtype == tf.float32
+    if pipeline == "tf.data":
+        import tensorflow as tf
+
+        assert isinstance(ds, tf.data.Dataset)
+        image_spec, mask_spec = ds.element_spec
+        assert image_spec.shape == (4, SIZE, SIZE, 1) and image_spec.dtype == tf.float32
+        assert mask_spec.shape == (4, SIZE, SIZE, 2) and mask_spec.dtype == tf.float32
+    else:
+        assert isinstance(ds, augment.AugmentedBatches) and isinstance(ds, keras.utils.PyDataset)
+        assert ds.num_batches is None  # endless: fit needs steps_per_epoch, as with tf.data
     images, masks = first_batch(ds)
     assert images.shape == (4, SIZE, SIZE, 1) and masks.shape == (4, SIZE, SIZE, 2)
     assert images.dtype == np.float32 and masks.dtype == np.float32
@@ -183,6 +208,44 @@ def test_model_fit_runs_two_steps(blobs):
             keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid"),
         ]
     )
-    model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=False)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
     history = model.fit(get_augmented(x, y, batch_size=4), steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_auto_chooses_tf_data_only_where_tensorflow_is_installed(blobs, monkeypatch):
+    import importlib.util
+
+    x, y = blobs
+    expected = "_PrefetchDataset" if env.has_tensorflow() else "AugmentedBatches"
+    assert type(augment.get_augmented(x, y, batch_size=2)).__name__ == expected
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert isinstance(augment.get_augmented(x, y, batch_size=2), augment.AugmentedBatches)
+    with pytest.raises(ValueError, match="pipeline='torch'"):
+        augment.get_augmented(x, y, pipeline="torch")
+
+
+def test_numpy_pipeline_matches_the_tf_transform(blobs):
+    """The NumPy matrices and warp reproduce TensorFlow's projective transform of the same matrices."""
+    tf = pytest.importorskip("tensorflow")
+    x, _ = blobs
+    args = augment._parse_args(STRONG)
+    matrices = augment.random_matrices(np.random.default_rng(1), N, SIZE, SIZE, args)
+    ours = augment.warp_numpy(x, matrices, 1, "reflect")
+    rows = matrices.reshape(N, 9)[:, :8].astype(np.float32)
+    theirs = augment._warp(tf.constant(x), tf.constant(rows), "BILINEAR", "reflect").numpy()
+    inner = (slice(None), slice(2, -2), slice(2, -2))  # borders: the two pad one half-pixel differently
+    assert np.abs(ours[inner] - theirs[inner]).mean() < 1e-3
+
+
+def test_numpy_batches_are_a_function_of_seed_and_index(blobs):
+    x, y = blobs
+    batches = augment.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
+    again = augment.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
+    for index in (4, 0, 2):  # any order, as worker threads make them
+        np.testing.assert_array_equal(batches[index][0], again[index][0])
+    one_pass = augment.AugmentedBatches(x, y, 3, augment._parse_args(NO_AUGMENTATION), seed=0, repeat=False)
+    assert len(one_pass) == 3 and sum(len(b[0]) for b in one_pass) == N
+    with pytest.raises(IndexError):
+        one_pass[3]

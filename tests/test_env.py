@@ -8,9 +8,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from helpers import env
+
+TF = keras.backend.backend() == "tensorflow"
 
 
 @pytest.fixture
@@ -72,16 +73,30 @@ def test_workshop_dir(not_colab, monkeypatch, tmp_path):
 
 def test_strategy_on_cpu_is_default_and_cached(not_colab):
     strategy = env.get_strategy()
-    assert isinstance(strategy, tf.distribute.Strategy)
     assert strategy.num_replicas_in_sync == 1
     assert env.get_strategy() is strategy
-    if not env.has_gpu():
-        assert strategy is tf.distribute.get_strategy()  # the default strategy, no TPU/Mirrored wrapper
+    if TF:
+        import tensorflow as tf
+
+        assert isinstance(strategy, tf.distribute.Strategy)
+        if not env.has_gpu():
+            assert strategy is tf.distribute.get_strategy()  # the default strategy, no TPU/Mirrored wrapper
+    else:
+        assert isinstance(strategy, env.JaxStrategy)
+        if env.accelerator() == "cpu":
+            assert strategy.distribution is None and strategy.platform == "cpu"
 
 
 def test_precision_policy_and_devices():
     gpu = env.has_gpu()
-    assert gpu is (len(tf.config.list_physical_devices("GPU")) > 0)
+    if TF:
+        import tensorflow as tf
+
+        assert gpu is (len(tf.config.list_physical_devices("GPU")) > 0)
+    else:
+        import jax
+
+        assert gpu is (jax.devices()[0].platform == "gpu")
     assert env.mixed_precision_policy() == ("mixed_float16" if gpu else "float32")
     assert env.device_summary().startswith("GPU" if gpu else "CPU")
 
@@ -92,7 +107,8 @@ def test_setup_prints_one_block(not_colab, capsys, monkeypatch):
     strategy = env.setup(seed=3)
     out = capsys.readouterr().out
     assert strategy is env.get_strategy()
-    assert f"TensorFlow {tf.__version__}" in out and f"Keras {keras.__version__}" in out
+    assert env.version_line() in out and f"Keras {keras.__version__}" in out
+    assert ("JAX" in out) is (not TF)
     assert f"strategy: {type(strategy).__name__}" in out
     assert f"precision: {env.mixed_precision_policy()}" in out
     assert "profile: quick" in out
@@ -103,8 +119,12 @@ def test_setup_prints_one_block(not_colab, capsys, monkeypatch):
 
 def test_setup_seeding_is_reproducible():
     def draw():
-        return (random.random(), np.random.rand(), keras.ops.convert_to_numpy(keras.random.uniform((4,))),
-                float(tf.random.uniform(())))
+        drawn = (random.random(), np.random.rand(), keras.ops.convert_to_numpy(keras.random.uniform((4,))))
+        if env.has_tensorflow():  # seeded too: the tf.data pipeline draws from it
+            import tensorflow as tf
+
+            return (*drawn, float(tf.random.uniform(())))
+        return (*drawn, 0.0)
 
     env.setup(seed=1, verbose=False)
     first = draw()
@@ -135,6 +155,7 @@ def test_check_versions_passes_here():
 
 
 def test_check_versions_old_tensorflow(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
     monkeypatch.setattr(tf, "__version__", "2.15.0")
     with pytest.raises(RuntimeError, match=r"TensorFlow 2\.15\.0 is too old.*>= 2\.19.*make test.*Colab"):
         env.check_versions()
@@ -152,3 +173,144 @@ def test_check_versions_old_keras(monkeypatch):
                                                ("3.10.0.dev2025", (3, 10)), ("3", (3, 0))])
 def test_version_tuple(version, expected):
     assert env._version_tuple(version) == expected
+
+
+# --- backends, precision and the Colab runtime plan (issue: TPU runtimes ship JAX, no TensorFlow)
+
+@pytest.mark.parametrize("tpu, tensorflow, jax, requested, expected", [
+    (False, True, False, None, "tensorflow"),   # Colab GPU/CPU runtime, a laptop
+    (False, True, True, None, "tensorflow"),    # both installed: TensorFlow stays the default
+    (True, False, True, None, "jax"),           # Colab TPU runtime: no TensorFlow
+    (True, True, True, None, "jax"),            # a TPU always gets JAX
+    (False, False, True, None, "jax"),          # TensorFlow missing
+    (False, True, True, "jax", "jax"),          # KERAS_BACKEND wins
+])
+def test_choose_backend(tpu, tensorflow, jax, requested, expected):
+    assert env.choose_backend(tpu, tensorflow, jax, requested) == expected
+
+
+def test_choose_backend_without_any_names_the_fix():
+    with pytest.raises(RuntimeError, match="Change runtime type.*make install"):
+        env.choose_backend(tpu=False, tensorflow=False, jax=False)
+
+
+def test_select_backend_reports_the_running_backend():
+    assert env.select_backend() == keras.backend.backend() == env.backend()
+
+
+@pytest.mark.parametrize("platform, mixed, expected", [
+    ("tpu", True, "mixed_bfloat16"), ("gpu", True, "mixed_float16"), ("cpu", True, "float32"),
+    ("gpu", False, "float32"), ("tpu", False, "float32")])
+def test_policy_for(platform, mixed, expected):
+    assert env.policy_for(platform, mixed) == expected
+
+
+def test_strategy_platform_of_fake_strategies():
+    assert env.strategy_platform(env.JaxStrategy(None, "tpu", 8)) == "tpu"
+
+    class TPUStrategyV2:  # TensorFlow's class name is what is checked
+        pass
+
+    assert env.strategy_platform(TPUStrategyV2()) == "tpu"
+
+
+def test_jax_strategy_selects_data_parallel_for_several_devices():
+    class Device:
+        def __init__(self, i):
+            self.id, self.platform = i, "tpu"
+
+    one = env.jax_strategy([Device(0)])
+    assert one.distribution is None and one.num_replicas_in_sync == 1 and one.platform == "tpu"
+    with one.scope():
+        pass
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    found = jax.devices()
+    many = env.jax_strategy(found * 2 if len(found) == 1 else found)  # DataParallel needs 2+ entries
+    assert isinstance(many.distribution, keras.distribution.DataParallel)
+    assert many.num_replicas_in_sync >= 2 and "DataParallel" in repr(many)
+
+
+def test_jax_data_parallel_over_simulated_devices(tmp_path):
+    """Two simulated CPU devices under JAX: the strategy is DataParallel and a model trains in its scope."""
+    pytest.importorskip("jax")
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, keras\n"
+        "from helpers import env, models\n"
+        "s = env.get_strategy()\n"
+        "assert s.num_replicas_in_sync == 2 and type(s.distribution).__name__ == 'DataParallel', s\n"
+        "with s.scope():\n"
+        "    m = models.build_unet((16, 16, 1), filters=2, num_layers=1)\n"
+        "    m.compile(optimizer='adam', loss='binary_crossentropy', jit_compile=True)\n"
+        "x = np.random.rand(4, 16, 16, 1).astype('float32')\n"
+        "m.fit(x, (x > 0.5).astype('float32'), batch_size=4, epochs=1, verbose=0)\n"
+        "print('ok', s)\n")
+    env_vars = {**__import__("os").environ, "KERAS_BACKEND": "jax",
+                "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_vars,
+                          cwd=env.REPO_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ok JaxStrategy(DataParallel, cpu x2)" in done.stdout
+
+
+@pytest.mark.parametrize("tpu, installed, backend, wanted, says", [
+    (False, {"tensorflow", "keras_unet"}, "tensorflow", [], "Keras on TensorFlow; nothing to install."),
+    (False, {"tensorflow"}, None, ["keras-unet==0.1.2"], "Keras on TensorFlow; installing keras-unet==0.1.2."),
+    (True, {"jax"}, "jax", ["keras-unet==0.1.2"], "TPU runtime: Keras on JAX (no TensorFlow"),
+    (True, {"jax", "keras_unet"}, None, [], "TPU runtime: Keras on JAX"),
+])
+def test_runtime_plan(tpu, installed, backend, wanted, says):
+    planned, message = env.runtime_plan(tpu, installed, backend)
+    assert planned == wanted and message.startswith(says)
+    assert not any("tensorflow" in item for item in planned)  # TensorFlow is never (re)installed
+
+
+@pytest.mark.parametrize("tpu, installed, backend, error", [
+    (False, set(), None, "neither TensorFlow nor JAX.*Change runtime type"),
+    (True, {"jax", "tensorflow"}, "tensorflow", "TPU runtime needs Keras on JAX.*Restart session"),
+    (False, {"jax"}, "torch", "KERAS_BACKEND='torch' is not supported"),
+    (False, {"jax"}, "tensorflow", "TensorFlow is not installed.*Change runtime type"),
+])
+def test_runtime_plan_refuses_with_the_fix(tpu, installed, backend, error):
+    with pytest.raises(RuntimeError, match=error):
+        env.runtime_plan(tpu, installed, backend)
+
+
+def test_prepare_colab_on_a_fake_tpu_runtime_without_tensorflow(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    present = {"jax", "libtpu"}
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name in present else
+                        (None if name in ("tensorflow", "keras_unet") else real(name, *a)))
+    monkeypatch.setattr(env, "select_backend", lambda: "jax")
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    message = env.prepare_colab(run=lambda command, **kw: calls.append(command) or Done())
+    assert message.startswith("TPU runtime: Keras on JAX") and capsys.readouterr().out.strip() == message
+    assert calls and calls[0][-1] == "keras-unet==0.1.2" and not any("tensorflow" in c for c in calls[0])
+
+
+def test_prepare_colab_failure_is_one_line(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(SystemExit, match="neither TensorFlow nor JAX.*Change runtime type"):
+        env.prepare_colab(run=lambda *a, **k: None)
+
+    class Failed:
+        returncode, stderr = 1, "no network"
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorflow" else None)
+    monkeypatch.setattr(env, "has_tpu_runtime", lambda: False)
+    with pytest.raises(SystemExit, match="Could not install keras-unet.*no network"):
+        env.prepare_colab(run=lambda *a, **k: Failed())

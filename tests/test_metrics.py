@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from helpers import metrics
 
@@ -96,7 +95,7 @@ def test_threshold_is_strictly_greater_than_half():
 
 def test_float16_predictions_and_readable_names():
     t = np.ones((1, 300, 300, 1), "float32")  # 90000 pixels: overflow in a float16 sum
-    p = tf.constant(t, dtype="float16")
+    p = keras.ops.convert_to_tensor(t, dtype="float16")
     for metric in KERAS_METRICS:
         assert float(metric(t, p)[0]) == pytest.approx(1.0)
     assert [m.__name__ for m in KERAS_METRICS] == ["iou", "iou_thresholded", "dice"]

@@ -47,7 +47,7 @@ def csv_epochs(run_dir) -> list[int]:
 def test_compile_on_cpu_is_float32_without_xla():
     model = compiled(metrics=["accuracy"])
     assert keras.mixed_precision.global_policy().name == "float32"
-    assert model.jit_compile is False
+    assert model.jit_compile is (keras.backend.backend() == "jax")  # never off under JAX
     assert model.output.dtype == "float32"
     assert model.layers[-1].dtype_policy.name == "float32"
     assert isinstance(model.optimizer, keras.optimizers.Adam)
@@ -180,3 +180,12 @@ def test_best_keras_holds_best_epoch_with_workshop_loss_and_metric(tmp_path, dat
     scores = best.evaluate(*val, verbose=0, return_dict=True)
     assert len(set(history["val_iou"])) > 1  # the epochs differ, so the choice matters
     assert scores["iou"] == pytest.approx(max(history["val_iou"]), abs=1e-5)
+
+
+def test_jit_setting_per_backend():
+    assert train.jit_setting("tensorflow", "cpu") is False
+    assert train.jit_setting("tensorflow", "gpu") == "auto"
+    assert train.jit_setting("tensorflow", "cpu", True) is True
+    assert train.jit_setting("jax", "cpu") is True and train.jit_setting("jax", "tpu", "auto") is True
+    with pytest.raises(ValueError, match="uncompiled.*leave jit_compile=None"):
+        train.jit_setting("jax", "cpu", False)
