@@ -6,6 +6,8 @@
 #   make lab     JupyterLab on notebooks/
 #   make slides  build the offline slide deck into build/slides/
 #   make bench   benchmarks (writes a table; see benchmarks/RESULTS.md)
+#   make gpu-check   time and score everything on a GPU; writes benchmarks/RESULTS-gpu.md
+#   make test-all    the tests on all three CI stacks (pins, newest releases, pins on JAX)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +15,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install graphviz slides-deps run test lab slides bench clean
+.PHONY: install graphviz slides-deps run test test-all lab slides bench gpu-check gpu-carry clean
 
 install: $(STAMP)
 
@@ -54,6 +56,22 @@ slides: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# GPU check (benchmarks/gpu.py). On a lent GPU machine, which has no network and its own Python with
+# JAX, prepare here with `make gpu-carry` (data and the few wheels it lacks into .devdata/, git-ignored),
+# carry .devdata there, and run: make gpu-check GPU_PY=python3 UNET_DATA_DIR=.devdata/isbi2012
+GPU_PY ?=
+GPU_ARGS ?=
+gpu-check:
+ifeq ($(GPU_PY),)
+	@$(MAKE) --no-print-directory install
+	$(PY) -m benchmarks.gpu $(GPU_ARGS)
+else
+	$(GPU_PY) -m benchmarks.gpu $(GPU_ARGS)
+endif
+
+gpu-carry: $(STAMP)
+	$(PY) -m benchmarks.carry .devdata
 
 clean:
 	rm -rf build .pytest_cache

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import env, files
@@ -52,6 +52,8 @@ class NotebookResult:
     ipynb: Path
     html: Path | None
     error: str | None = None
+    #: seconds per executed cell, by cell index
+    cell_seconds: dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -106,7 +108,12 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s" if seconds >= 60 else f"{seconds:.1f}s"
 
 
-def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print) -> NotebookResult:
+class OutOfTime(RuntimeError):
+    """The time budget of a run ended before the notebook did."""
+
+
+def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print,
+                     deadline: float | None = None) -> NotebookResult:
     """Execute one notebook in its own folder; write the executed ``.ipynb`` and ``.html`` to ``out``.
 
     Parameters
@@ -117,6 +124,9 @@ def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print)
         Output folder (must exist).
     echo
         Receives one progress line per executed cell.
+    deadline
+        ``time.monotonic()`` value after which no further cell starts (and a running cell is
+        interrupted); the notebook is then reported as failed "out of time". None: no limit.
 
     Returns
     -------
@@ -130,17 +140,23 @@ def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print)
     total, started, cell_start = len(notebook.cells), time.perf_counter(), {}
     current = {"index": None}
 
+    cell_seconds: dict[int, float] = {}
+
     def on_start(cell, cell_index: int) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise OutOfTime(f"the time budget ended before cell {cell_index + 1}")
         current["index"] = cell_index
         cell_start[cell_index] = time.perf_counter()
 
     def on_done(cell, cell_index: int, execute_reply) -> None:
         seconds = time.perf_counter() - cell_start.get(cell_index, started)
+        cell_seconds[cell_index] = seconds
         status = execute_reply.get("content", {}).get("status", "ok") if execute_reply else "ok"
         echo(f"[{path.stem}] cell {cell_index + 1}/{total}  {seconds:.1f} s"
              + ("" if status == "ok" else f"  ({status})"))
 
-    client = NotebookClient(notebook, km=_kernel_manager(), timeout=None, record_timing=True,
+    timeout = None if deadline is None else max(1, int(deadline - time.monotonic()))
+    client = NotebookClient(notebook, km=_kernel_manager(), timeout=timeout, record_timing=True,
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_execute=on_start, on_cell_executed=on_done)
     error = None
@@ -166,7 +182,7 @@ def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print)
     except Exception as failure:  # a missing template must not hide the executed notebook
         echo(f"note: could not write {html}: {failure}")
         html = None
-    return NotebookResult(path.stem, seconds, ipynb, html, error)
+    return NotebookResult(path.stem, seconds, ipynb, html, error, cell_seconds)
 
 
 def read_scores(runs: Path, since: float = 0.0) -> list[tuple[str, dict]]:
@@ -211,7 +227,8 @@ def summary(results: Sequence[NotebookResult], scores: Sequence[tuple[str, dict]
 
 def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
                   notebooks: Sequence[str | os.PathLike] | None = None,
-                  data_dir: str | os.PathLike | None = None, echo: Callable[[str], None] | None = None) -> int:
+                  data_dir: str | os.PathLike | None = None, echo: Callable[[str], None] | None = None,
+                  deadline: float | None = None, results: list[NotebookResult] | None = None) -> int:
     """Execute the workshop notebooks headless into ``out`` and print a summary.
 
     Parameters
@@ -226,6 +243,10 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
         Local ISBI 2012 copy; ``None`` = ``UNET_DATA_DIR`` or the download cache.
     echo
         Where progress and the summary go (default: print to stdout, flushed).
+    deadline
+        ``time.monotonic()`` after which no cell starts (see :func:`execute_notebook`).
+    results
+        If given, a list that receives one :class:`NotebookResult` per notebook.
 
     Returns
     -------
@@ -262,14 +283,16 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     data_path = data.data_root(data_dir)
     runs = out.resolve() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    # The kernels find helpers from the repository even where it is not pip-installed (a GPU machine).
+    path = os.pathsep.join(p for p in (str(env.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     variables = {"UNET_PROFILE": profile, "UNET_QUICK": "1" if profile == "quick" else "0",
-                 "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve())}
+                 "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve()), "PYTHONPATH": path}
     started = time.time()
-    results = []
+    results = [] if results is None else results
     with environment(variables):
         for path in paths:
             echo(f"== {path} ({len(results) + 1}/{len(paths)})")
-            result = execute_notebook(path.resolve(), out, echo)
+            result = execute_notebook(path.resolve(), out, echo, deadline)
             if result.error:
                 echo(f"error: {result.error}; the executed notebook (with the error) is {result.ipynb}")
             results.append(result)
