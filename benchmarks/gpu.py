@@ -382,10 +382,10 @@ def targets_part(throughput: list[dict], pipeline: list[dict], notebooks: dict, 
     """Issue 11's targets against the measured values."""
     lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
 
-    def verdict(value, goal, higher=True):
+    def verdict(value, goal, higher=True, unit=""):
         if value is None:
             return "not measured", "-"
-        return f"{value:.3g}", "yes" if (value >= goal if higher else value <= goal) else "**no**"
+        return f"{value:.3g}{unit}", "yes" if (value >= goal if higher else value <= goal) else "**no**"
 
     def speed(backend, policy, batch):
         found = [r["images_per_s"] for r in throughput
@@ -397,22 +397,22 @@ def targets_part(throughput: list[dict], pipeline: list[dict], notebooks: dict, 
         big = max(r["batch"] for r in throughput)
         fp32, mixed = speed(backend, "float32", big), speed(backend, "mixed_float16", big)
         ratio = mixed / fp32 if fp32 and mixed else None
-        measured, met = verdict(ratio, TARGETS["mixed_speedup"])
+        measured, met = verdict(ratio, TARGETS["mixed_speedup"], unit="x")
         lines.append(f"| mixed float16 >= {TARGETS['mixed_speedup']}x float32 images/s at batch {big} ({backend}) "
-                     f"| {measured}x | {met} |")
+                     f"| {measured} | {met} |")
     for row in pipeline:
         used = [r["images_per_s"] for r in throughput if r["batch"] == row["batch"]]
         if used:
             margin = row["images_per_s"] / max(used)
-            measured, met = verdict(margin, TARGETS["pipeline_margin"])
+            measured, met = verdict(margin, TARGETS["pipeline_margin"], unit="x")
             lines.append(f"| pipeline >= {TARGETS['pipeline_margin']}x the fastest training step, "
-                         f"{row['setting']}, {row['pipeline']}, batch {row['batch']} | {measured}x | {met} |")
+                         f"{row['setting']}, {row['pipeline']}, batch {row['batch']} | {measured} | {met} |")
     results = notebooks.get("results", [])
     if results:
         minutes = sum(r.seconds for r in results) / 60
         complete = all(r.ok for r in results) and len(results) == 2
-        measured, met = verdict(minutes, TARGETS["notebooks_minutes"], higher=False)
-        lines.append(f"| both notebooks <= {TARGETS['notebooks_minutes']:g} min | {measured} min"
+        measured, met = verdict(minutes, TARGETS["notebooks_minutes"], higher=False, unit=" min")
+        lines.append(f"| both notebooks <= {TARGETS['notebooks_minutes']:g} min | {measured}"
                      f"{'' if complete else ' (incomplete)'} | {met if complete else '-'} |")
     nb2 = next((s for s in notebooks.get("scores", {}).values() if s.get("notebook") == "02_unet_further_topics"), None)
     for key, goal in (("iou_membrane", TARGETS["iou"]), ("v_rand", TARGETS["v_rand"])):
