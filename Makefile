@@ -11,6 +11,9 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+# The requirements to install: requirements.txt (Colab's pins), requirements-jax.txt (the pins plus
+# JAX) or requirements-latest.txt (the newest release of everything); one venv each (see test-all).
+REQS   ?= requirements.txt
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -19,10 +22,10 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt $(REQS) pyproject.toml
 	@test -x $(PY) || { echo "== creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@echo "== installing requirements into $(VENV) (about 2 minutes the first time)"
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "== installing $(REQS) into $(VENV) (about 2 minutes the first time)"
+	$(PY) -m pip install --quiet --upgrade -r $(REQS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@$(MAKE) --no-print-directory graphviz
 	@touch $(STAMP)
@@ -47,6 +50,14 @@ test: $(STAMP) slides-deps
 	@UNET_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=900 -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "FAILED: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The three stacks CI runs, each in its own cached venv: Colab's pins; the newest releases (upgraded
+# on every run, so Colab's next upgrade breaks here first); the pins on the JAX backend (TPU runtimes).
+test-all:
+	$(MAKE) test
+	rm -f .venv-latest/.installed
+	$(MAKE) test VENV=.venv-latest REQS=requirements-latest.txt
+	KERAS_BACKEND=jax $(MAKE) test VENV=.venv-jax REQS=requirements-jax.txt
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -202,3 +202,41 @@ def test_satellite_unet_builds_and_predicts():
     y = _predict(model, _x(32, 32, n=1))
     assert y.shape == (1, 32, 32, 1) and np.all((y >= 0) & (y <= 1))
     assert model.get_layer(index=-1).filters == 1
+
+
+def test_the_workshop_runs_on_jax_without_tensorflow(tmp_path):
+    """Colab's TPU runtimes have JAX and no TensorFlow: helpers picks JAX, keras-unet's model builds,
+    the NumPy pipeline feeds fit, and a checkpointed run saves and reloads, with TensorFlow made
+    unimportable (``sys.modules['tensorflow'] = None``)."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import os, sys
+sys.modules["tensorflow"] = None          # as if TensorFlow were not installed
+os.environ.pop("KERAS_BACKEND", None)
+import numpy as np
+import helpers
+from helpers import augment, env, losses, metrics, models, train
+assert env.backend() == "jax" and not env.has_tensorflow()
+x = np.random.default_rng(0).random((6, 32, 32, 1), dtype=np.float32)
+y = (x > 0.5).astype("float32")
+ds = augment.get_augmented(x, y, batch_size=2, crop_size=16, seed=0)
+assert type(ds).__name__ == "AugmentedBatches"
+model = train.compile_model(lambda: models.custom_unet((None, None, 1), filters=4, num_layers=2,
+                            use_batch_norm=False), loss=losses.bce_jaccard_loss, metrics=[metrics.iou])
+assert model.jit_compile is True
+model, history = train.fit(model, ds, validation_data=(x, y), epochs=2, steps_per_epoch=2,
+                           run_dir={str(tmp_path)!r}, verbose=0)
+import keras
+again = keras.models.load_model({str(tmp_path / "best.keras")!r})
+assert again.predict(x, verbose=0).shape == y.shape
+assert sys.modules.get("tensorflow") is None
+print("jax without tensorflow: ok", env.version_line())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "jax without tensorflow: ok Keras" in done.stdout and "on JAX" in done.stdout

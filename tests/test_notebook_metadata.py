@@ -1,0 +1,26 @@
+"""Notebook invariants that nbval does not see: Colab opens both on a GPU runtime, outputs are stripped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_asks_for_a_gpu_and_outputs_are_stripped(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"]["accelerator"] == "GPU"
+    assert notebook["metadata"]["colab"]["gpuType"] == "T4"
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code and all(not cell["outputs"] and cell["execution_count"] is None for cell in code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_cell_prepares_the_runtime_through_helpers(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    colab = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
+    assert "env.prepare_colab()" in colab and "pip install" not in colab  # one place decides what to install
