@@ -74,7 +74,7 @@ def original_recipe(parts: dict, low_res: int = 128, epochs: int = 12, steps: in
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
     generator = common.keras_unet_generator(x_low, y_low, batch_size, common.original_args(), seed)
     start = time.perf_counter()
-    model.fit(generator, epochs=epochs, steps_per_epoch=steps, verbose=verbose)
+    model.fit(generator, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=verbose)
     train_s = time.perf_counter() - start
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def our_recipe(parts: dict, crop: int = 128, epochs: int = 12, steps: int = 50,
                                     data_gen_args=OUR_ARGS if data_gen_args is None
                                     else data_gen_args)
     start = time.perf_counter()
-    model.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=verbose)
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=verbose)
     train_s = time.perf_counter() - start
 
     def predict(images: np.ndarray) -> np.ndarray:

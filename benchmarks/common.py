@@ -22,26 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: The workshop notebook's ``data_gen_args`` (without ``fill_mode``, which differs per recipe).
-WORKSHOP_ARGS: dict[str, Any] = dict(
-    rotation_range=15.0,
-    width_shift_range=0.05,
-    height_shift_range=0.05,
-    shear_range=50,
-    zoom_range=0.2,
-    horizontal_flip=True,
-    vertical_flip=True,
-)
-
-
 def original_args() -> dict[str, Any]:
     """The workshop's arguments as the original notebook passes them (black ``constant`` fill)."""
-    return {**WORKSHOP_ARGS, "fill_mode": "constant"}
+    from helpers.augment import ORIGINAL_ARGS
+
+    return {**ORIGINAL_ARGS, "fill_mode": "constant"}
 
 
 def our_args() -> dict[str, Any]:
     """The same arguments for :func:`helpers.augment.get_augmented` (``reflect`` fill)."""
-    return {**WORKSHOP_ARGS, "fill_mode": "reflect"}
+    from helpers.augment import ORIGINAL_ARGS
+
+    return dict(ORIGINAL_ARGS)
 
 
 def keras_unet_generator(x: np.ndarray, y: np.ndarray, batch_size: int,

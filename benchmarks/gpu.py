@@ -126,10 +126,10 @@ def worker_throughput(policy: str, xla: str, sizes: Sizes) -> list[dict]:
         y = (x > 0.5).astype(np.float32)
         data = _repeat_batch(x, y)
         start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=sizes.warmup_steps, verbose=0)
+        model.fit(data, epochs=1, steps_per_epoch=sizes.warmup_steps, shuffle=False, verbose=0)
         warmup = time.perf_counter() - start
         speed = train.ImagesPerSecond(batch)
-        model.fit(data, epochs=1, steps_per_epoch=sizes.steps, verbose=0, callbacks=[speed])
+        model.fit(data, epochs=1, steps_per_epoch=sizes.steps, shuffle=False, verbose=0, callbacks=[speed])
         rows.append({"backend": backend, "policy": policy, "jit": "always" if backend == "jax" else xla,
                      "batch": batch, "images_per_s": round(speed.images_per_second[-1], 1),
                      "step_ms": round(1000 * speed.epoch_seconds[-1] / sizes.steps, 2),
@@ -167,9 +167,9 @@ def worker_pipeline(sizes: Sizes, data_dir: str | None) -> list[dict]:
                 inputs = keras.Input((None, None, 1))
                 model = keras.Model(inputs, keras.layers.Conv2D(1, 1)(inputs))
                 model.compile(optimizer="sgd", loss="mse")
-                model.fit(ds, epochs=1, steps_per_epoch=3, verbose=0)  # start-up, compilation
+                model.fit(ds, epochs=1, steps_per_epoch=3, shuffle=False, verbose=0)  # start-up, compilation
                 speed = train.ImagesPerSecond(batch)
-                model.fit(ds, epochs=1, steps_per_epoch=sizes.pipeline_batches, verbose=0, callbacks=[speed])
+                model.fit(ds, epochs=1, steps_per_epoch=sizes.pipeline_batches, shuffle=False, verbose=0, callbacks=[speed])
                 rows.append({"setting": name, "pipeline": pipeline, "batch": batch,
                              "images_per_s": round(speed.images_per_second[-1], 1)})
     return rows

@@ -89,7 +89,7 @@ def run(quick: bool = False, data: dict | None = None, steps: int | None = None,
         for name, (model, dataset) in recipes.items():
             meter = train.ImagesPerSecond(batch_size)
             start = time.perf_counter()
-            model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[meter])
+            model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[meter])
             if round_ == 0:
                 warmup[name] = time.perf_counter() - start
             else:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import env
-from helpers.files import list_images, natural_key, read_image, read_mask
+from helpers.files import list_images, pair_by_name, read_image, read_mask
 
 #: Pinned upstream copies of the data (identical files); the second is tried if the first fails.
 BASE_URLS = (
@@ -51,6 +51,8 @@ REGISTRY_FILE = env.REPO_ROOT / "data" / "isbi2012_registry.txt"
 SPLIT = {"train": tuple(range(0, 20)), "validation": tuple(range(20, 25)), "holdout": tuple(range(25, 30))}
 
 MEMBRANE, CELL = 1, 0
+#: How to fix images without a mask of the same name (the end of the error message).
+PAIR_FIX = "Give each image a mask with the same file name (stem)."
 
 
 def registry() -> dict[str, str]:
@@ -156,16 +158,6 @@ def resize(images: np.ndarray, size: int | tuple[int, int], kind: str = "image")
     return np.stack(out).astype(np.float32)
 
 
-def _paired(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
-    images, masks = list_images(image_dir), list_images(mask_dir)
-    unpaired = sorted(set(images) ^ set(masks), key=natural_key)
-    if unpaired:
-        shown = ", ".join(unpaired[:10]) + (" ..." if len(unpaired) > 10 else "")
-        raise ValueError(f"{len(unpaired)} file(s) have no partner with the same name in {image_dir} and "
-                         f"{mask_dir}: {shown}. Give each image a mask with the same file name (stem).")
-    return [(images[stem], masks[stem]) for stem in images]
-
-
 def load_isbi2012(split: str = "train", size: int | tuple[int, int] | None = None,
                   data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Load the ISBI 2012 slices as float32 NHWC arrays.
@@ -202,7 +194,7 @@ def load_isbi2012(split: str = "train", size: int | tuple[int, int] | None = Non
         paths = list(list_images(root / "test").values())
         images = np.stack([read_image(path, channels=1) for path in paths])
         return (images if size is None else resize(images, size)), None
-    pairs = _paired(root / "train" / "image", root / "train" / "label")
+    pairs = pair_by_name(root / "train" / "image", root / "train" / "label", fix=PAIR_FIX).values()
     images = np.stack([read_image(image_path, channels=1) for image_path, _ in pairs])
     masks = np.stack([(read_mask(mask_path) == 0)[..., None] for _, mask_path in pairs]).astype(np.float32)
     if size is not None:
@@ -223,6 +215,47 @@ def fixed_split(images: np.ndarray, masks: np.ndarray) -> dict[str, tuple[np.nda
         raise ValueError(f"fixed_split expects the 30 labelled ISBI slices, got {len(images)} images and "
                          f"{len(masks)} masks. Load them with load_isbi2012('train').")
     return {name: (images[list(index)], masks[list(index)]) for name, index in SPLIT.items()}
+
+
+def split_by_image(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Shuffle image indices with ``seed`` and split them into train and validation.
+
+    Whole images go to one side, never tiles of the same image to both (neighbouring tiles look
+    alike, which would make the validation score optimistic). At least one image goes to each
+    side. (The ISBI slices use the contiguous :data:`SPLIT` instead; this is for your own folder.)
+
+    Parameters
+    ----------
+    n
+        Number of images.
+    val_fraction
+        Fraction of the images for validation, between 0 and 1 (rounded, at least one image).
+    seed
+        Seed of the shuffle; the same seed gives the same split.
+
+    Returns
+    -------
+    train, validation : list of int
+        Sorted image indices of each side.
+
+    Raises
+    ------
+    ValueError
+        ``val_fraction`` outside (0, 1), or fewer than 2 images.
+
+    Examples
+    --------
+    >>> split_by_image(5, 0.2, seed=0)
+    ([0, 1, 3, 4], [2])
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}.")
+    if n < 2:
+        raise ValueError(f"Training needs at least 2 image/mask pairs (one is held out for validation), "
+                         f"found {n}. Add more images.")
+    n_val = min(max(1, round(n * val_fraction)), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
 
 
 @dataclass
@@ -292,7 +325,7 @@ def load_folder(images_dir: str | os.PathLike, masks_dir: str | os.PathLike | No
     if masks_dir is None:
         image_paths, mask_paths = list(list_images(images_dir).values()), []
     else:
-        pairs = _paired(images_dir, Path(masks_dir))
+        pairs = pair_by_name(images_dir, masks_dir, fix=PAIR_FIX).values()
         image_paths, mask_paths = [p for p, _ in pairs], [m for _, m in pairs]
     images = [read_image(path, channels) for path in image_paths]
     counts = {image.shape[-1] for image in images}

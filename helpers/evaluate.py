@@ -35,24 +35,20 @@ Examples
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from skimage.measure import label
 from skimage.segmentation import watershed
 
-from helpers.files import atomic_path
 from helpers.metrics import dice_np, iou_np
 
 __all__ = [
     "segmentation_table", "threshold_curve", "choose_threshold",
     "truth_segments", "predicted_segments", "segment_scores", "isbi_scores",
-    "evaluate_predictions", "evaluate_model", "save_scores",
+    "evaluate_predictions", "evaluate_model",
+    "score_table", "score_table_json",
 ]
 
 CURVE_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 6)
@@ -154,6 +150,58 @@ def segmentation_table(
     table = pd.DataFrame(rows, index=pd.Index(names, name="image"))
     table.loc["mean"] = table.mean()
     return table
+
+
+def score_table(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], names: Sequence[str],
+                threshold: float = 0.5) -> pd.DataFrame:
+    """Per-image IoU, Dice and pixel error of the foreground (value 1), with a ``"mean"`` row.
+
+    The scores of your own images (``python -m helpers train`` and ``evaluate``): the
+    foreground columns of :func:`segmentation_table`, named ``iou``, ``dice``, ``pixel_error``.
+
+    Parameters
+    ----------
+    preds
+        Probabilities or binary masks, ``(H, W)`` each (foreground where ``> threshold``);
+        images may differ in size.
+    truths
+        True masks of the same shapes, 1 = foreground.
+    names
+        Row labels, one per image.
+    threshold
+        Binarisation threshold.
+
+    Raises
+    ------
+    ValueError
+        Not one name per image, or prediction and truth of different sizes.
+
+    Examples
+    --------
+    >>> y = np.zeros((8, 8)); y[4] = 1
+    >>> score_table([y], [y], ["a"]).loc["mean"].tolist()
+    [1.0, 1.0, 0.0]
+    """
+    table = segmentation_table(list(preds), list(truths), threshold, names)
+    table = table[["iou_membrane", "dice_membrane", "pixel_error"]]
+    table.columns = ["iou", "dice", "pixel_error"]
+    return table
+
+
+def score_table_json(table: pd.DataFrame) -> dict:
+    """A table with a ``"mean"`` row as JSON-ready ``{"images": [...], "mean": {...}}``.
+
+    Each image becomes ``{"image": <row label>, <column>: float, ...}``, in the table's order.
+
+    Examples
+    --------
+    >>> y = np.zeros((8, 8)); y[4] = 1
+    >>> score_table_json(score_table([y], [y], ["a"]))["images"]
+    [{'image': 'a', 'iou': 1.0, 'dice': 1.0, 'pixel_error': 0.0}]
+    """
+    rows = [{"image": name, **{k: float(v) for k, v in row.items()}}
+            for name, row in table.drop(index="mean").iterrows()]
+    return {"images": rows, "mean": {k: float(v) for k, v in table.loc["mean"].items()}}
 
 
 def threshold_curve(prob, truth, thresholds=CURVE_THRESHOLDS) -> pd.DataFrame:
@@ -468,67 +516,3 @@ def evaluate_model(
     prob = model.predict(images, batch_size=batch_size, verbose=0)
     return evaluate_predictions(prob, masks, threshold, names)
 
-
-#: Keys of a run's ``scores.json`` (see the workshop contract); ``make run`` summarises them.
-SCORE_KEYS = ("notebook", "profile", "split", "threshold", "iou_membrane", "dice_membrane", "iou_cell",
-              "dice_cell", "pixel_error", "v_rand", "v_info", "train_seconds")
-
-
-def save_scores(table_or_dict, path: str | os.PathLike, **extra) -> dict:
-    """Write a run's scores as JSON (atomically): the mean row of a table plus ``extra`` fields.
-
-    Every key of :data:`SCORE_KEYS` is written; a score the table lacks (e.g. ``v_rand`` when
-    only :func:`segmentation_table` was computed) and NaN values are written as ``null``.
-
-    Parameters
-    ----------
-    table_or_dict : pandas.DataFrame or mapping
-        A table with a ``"mean"`` row (from :func:`segmentation_table` or
-        :func:`evaluate_predictions`), or a dict of scores.
-    path : str or PathLike
-        The JSON file, e.g. ``env.runs_dir("01_introduction") / "scores.json"``.
-    **extra
-        Other fields, e.g. ``notebook="01_unet_introduction"``, ``profile="cpu"``,
-        ``split="validation"``, ``threshold=0.5``, ``train_seconds=312.5``; they override the
-        table's values.
-
-    Returns
-    -------
-    dict
-        What was written.
-
-    Raises
-    ------
-    ValueError
-        A table without a ``"mean"`` row, or ``split`` other than ``"validation"``/``"holdout"``.
-
-    Examples
-    --------
-    >>> table = segmentation_table(prob_val, y_val, threshold=0.5)          # doctest: +SKIP
-    >>> save_scores(table, "runs/demo/scores.json", notebook="01", profile="cpu",
-    ...             split="validation", threshold=0.5, train_seconds=300.0)  # doctest: +SKIP
-    """
-    if isinstance(table_or_dict, pd.DataFrame):
-        if "mean" not in table_or_dict.index:
-            raise ValueError("The table has no 'mean' row; pass the output of segmentation_table or "
-                             "evaluate_predictions, or a dict of scores.")
-        values = table_or_dict.loc["mean"].to_dict()
-    elif isinstance(table_or_dict, Mapping):
-        values = dict(table_or_dict)
-    else:
-        raise ValueError(f"Expected a DataFrame with a 'mean' row or a dict, got {type(table_or_dict).__name__}.")
-    values.update(extra)
-    if values.get("split") not in (None, "validation", "holdout"):
-        raise ValueError(f"split={values['split']!r}: use 'validation' or 'holdout'.")
-
-    def plain(value):
-        if isinstance(value, (np.floating, np.integer)):
-            value = value.item()
-        return None if isinstance(value, float) and math.isnan(value) else value
-
-    scores = {key: plain(values.get(key)) for key in SCORE_KEYS}
-    scores.update({key: plain(value) for key, value in values.items() if key not in scores})
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(scores, indent=2) + "\n")
-    return scores

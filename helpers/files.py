@@ -16,10 +16,11 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,54 @@ def list_images(folder: str | os.PathLike) -> dict[str, Path]:
     return dict(sorted(found.items(), key=lambda item: natural_key(item[0])))
 
 
+def pair_by_name(first: str | os.PathLike | Mapping[str, Path], second: str | os.PathLike | Mapping[str, Path],
+                 fix: str = "Give each file a partner with the same file name (stem).") -> dict[str, tuple[Path, Path]]:
+    """Pair the image files of two folders by file name (stem), whatever their suffixes.
+
+    Parameters
+    ----------
+    first, second
+        A folder of images, or a ``stem -> path`` mapping already listed from one folder with
+        :func:`list_images` (e.g. with some files set aside).
+    fix
+        The last sentence of the error message: how to fix unpaired files.
+
+    Returns
+    -------
+    dict
+        ``stem -> (first_path, second_path)``, in the order of ``first`` (natural order of
+        the file names for a folder).
+
+    Raises
+    ------
+    FileNotFoundError
+        A folder is missing or holds no images (from :func:`list_images`).
+    ValueError
+        A file has no partner with the same stem in the other folder; the message lists up to
+        ten of them, names both folders and ends with ``fix``.
+
+    Examples
+    --------
+    >>> pairs = pair_by_name("my_images", "my_masks")        # doctest: +SKIP
+    >>> pairs["cell_1"]                                       # doctest: +SKIP
+    (PosixPath('my_images/cell_1.tif'), PosixPath('my_masks/cell_1.png'))
+    """
+    def listing(source: str | os.PathLike | Mapping[str, Path]) -> tuple[dict[str, Path], str]:
+        if isinstance(source, Mapping):
+            found = dict(source)
+            folders = sorted({str(path.parent) for path in found.values()})
+            return found, " / ".join(folders) or "(no files)"
+        return list_images(source), str(Path(source))
+
+    (firsts, first_dir), (seconds, second_dir) = listing(first), listing(second)
+    unpaired = sorted(set(firsts) ^ set(seconds), key=natural_key)
+    if unpaired:
+        shown = ", ".join(unpaired[:10]) + (" ..." if len(unpaired) > 10 else "")
+        raise ValueError(f"{len(unpaired)} file(s) have no partner with the same name in {first_dir} and "
+                         f"{second_dir}: {shown}. {fix}")
+    return {stem: (firsts[stem], seconds[stem]) for stem in firsts}
+
+
 def _read_raw(path: Path, palette_indices: bool = True) -> np.ndarray:
     """Read pixel values as stored; palette images give their indices (or colours if not ``palette_indices``)."""
     if not path.is_file():
@@ -108,7 +157,9 @@ def to_float(array: np.ndarray) -> np.ndarray:
 
     8-bit values are divided by 255 and 16-bit values by 65535; floats are kept if already in
     [0, 1], and floats outside it and 32-bit integers are rescaled by their own minimum and
-    maximum (their type's range says nothing about the values used).
+    maximum (their type's range says nothing about the values used). Not
+    ``skimage.util.img_as_float32``: it would divide 32-bit integers by 2**31 - 1 and leave floats
+    outside [0, 1] as they are.
 
     Examples
     --------
@@ -155,7 +206,9 @@ def read_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarr
     if image.ndim == 2:
         image = image[..., None]
     if channels == 1 and image.shape[-1] == 3:
-        image = (image @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32))[..., None]
+        from skimage.color import rgb2gray  # luminance, ITU-R BT.709 weights
+
+        image = rgb2gray(image).astype(np.float32)[..., None]
     elif channels == 3 and image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     return image
@@ -260,3 +313,68 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
 
             tifffile.imwrite(tmp, array)
     return path
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Raise ``PermissionError`` unless ``folder`` exists writable or can be created.
+
+    Nothing is created: the nearest existing parent must be a writable folder. Call it before
+    any long work, so a run does not fail at its end when it writes its results.
+
+    Raises
+    ------
+    PermissionError
+        The nearest existing parent is a file, or is not writable; the message names it.
+
+    Examples
+    --------
+    >>> check_writable("/tmp/some/new/folder")
+    PosixPath('/tmp/some/new/folder')
+    """
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PermissionError(f"Cannot write to {folder}: {existing} is a file, not a folder. "
+                              f"Choose another output folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"Cannot write to {folder}: {existing} is not writable. Choose another "
+                              f"output folder or fix its permissions.")
+    return folder
+
+
+def write_json(path: str | os.PathLike, content: dict) -> Path:
+    """Write ``content`` as indented JSON, atomically (temporary file, then rename).
+
+    NumPy numbers are written as plain floats.
+
+    Examples
+    --------
+    >>> write_json("runs/demo/config.json", {"tile": 128, "threshold": np.float32(0.5)})  # doctest: +SKIP
+    PosixPath('runs/demo/config.json')
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=2, default=float) + "\n")
+    return path
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON file, turning a missing or corrupt one into a ``ValueError`` naming it.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or is not valid JSON; the message names it and the fix.
+
+    Examples
+    --------
+    >>> read_json("runs/demo/config.json")["tile"]               # doctest: +SKIP
+    128
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Cannot read {path}: {error}. Fix or delete the file.") from error

@@ -100,7 +100,9 @@ def dice_loss(y_true, y_pred, smooth: float = 1.0):
     r"""Soft Dice loss of each image: ``1 - (2|X∩Y| + s) / (|X| + |Y| + s)``.
 
     Dice = 2·IoU / (1 + IoU) ranks predictions like IoU but is gentler on poor overlaps.
-    Sums over height, width and channels of each image, as in :func:`jaccard_loss`.
+    Sums over height, width and channels of each image, as in :func:`jaccard_loss`. Not
+    ``keras.losses.Dice``: it pools the whole batch unless given ``axis``, and without a smoothing
+    term an image with no membrane in mask or prediction scores loss 1 instead of 0.
 
     Parameters
     ----------

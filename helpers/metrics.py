@@ -4,7 +4,7 @@ Keras metrics (use in ``model.compile(metrics=[...])``; registered serializable,
 ``"helpers"``):
 
 - :func:`iou` — soft IoU of the probabilities, per image;
-- :func:`iou_thresholded` (alias ``thresholded_iou``) — IoU after thresholding at 0.5;
+- :func:`iou_thresholded` — IoU after thresholding at 0.5;
 - :func:`dice` — Dice after thresholding at 0.5.
 
 Each returns one value per image and Keras averages those over all images of the epoch, so the
@@ -13,7 +13,7 @@ predicted masks are both empty scores 1 (nothing to find, nothing found).
 
 NumPy references (used by :mod:`helpers.evaluate` and the tests): :func:`iou_np`,
 :func:`dice_np` for one image, :func:`mean_iou_np` (per-image mean, what the Keras metrics
-report) and :func:`pooled_iou_np` (one IoU over all pixels of the set).
+report); :func:`iou_np` of a whole stack pools all its pixels into one IoU.
 
 Examples
 --------
@@ -29,8 +29,8 @@ import numpy as np
 from keras import ops
 
 __all__ = [
-    "iou", "iou_thresholded", "thresholded_iou", "dice",
-    "iou_np", "dice_np", "mean_iou_np", "pooled_iou_np",
+    "iou", "iou_thresholded", "dice",
+    "iou_np", "dice_np", "mean_iou_np",
 ]
 
 THRESHOLD = 0.5  # membrane where probability > THRESHOLD (package convention)
@@ -142,7 +142,6 @@ def dice(y_true, y_pred):
     return _ratio_or_one(2.0 * intersection, total)
 
 
-thresholded_iou = iou_thresholded  # the name used in the project contract
 
 
 # ---------------------------------------------------------------- NumPy references
@@ -210,7 +209,10 @@ def mean_iou_np(preds: np.ndarray, truths: np.ndarray) -> float:
     """Mean over images of the per-image IoU — what the Keras metric :func:`iou_thresholded` logs.
 
     Every image counts equally, however much membrane it holds; an image with both masks
-    empty counts as 1. Compare :func:`pooled_iou_np`.
+    empty counts as 1. :func:`iou_np` of the whole stack instead pools all pixels into one IoU,
+    weighting each image by its union, so images with much membrane dominate and an empty pair
+    adds nothing. Both are legitimate; they differ whenever images differ in how much foreground
+    they hold, so always say which one a number is. Below: pooled (1 + 4) / (2 + 4) = 0.833.
 
     Parameters
     ----------
@@ -227,38 +229,8 @@ def mean_iou_np(preds: np.ndarray, truths: np.ndarray) -> float:
     >>> b = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
     >>> mean_iou_np(a, b)   # (1/2 + 1) / 2
     0.75
+    >>> round(iou_np(a, b), 3)   # pooled
+    0.833
     """
     preds, truths = _check_pair(preds, truths)
     return float(np.mean([iou_np(p, t) for p, t in zip(preds, truths)]))
-
-
-def pooled_iou_np(preds: np.ndarray, truths: np.ndarray) -> float:
-    """IoU pooled over a set: sum of intersections / sum of unions over all images.
-
-    This is the IoU you get by treating all pixels of all images as one big image. It weights
-    each image by its size of union, so images with much membrane dominate and an image with a
-    small, badly found structure barely moves it; an image with both masks empty adds nothing
-    (instead of a 1). The per-image mean (:func:`mean_iou_np`, what the Keras metrics report
-    during training) gives every image the same weight. Both are legitimate; they differ
-    whenever images differ in how much foreground they hold, so always say which one a number
-    is. Example below: pooled (1 + 4) / (2 + 4) = 0.833 but per-image mean
-    (1/2 + 1) / 2 = 0.75.
-
-    Parameters
-    ----------
-    preds, truths : np.ndarray
-        Boolean masks ``(N, ...)``.
-
-    Returns
-    -------
-    float
-        1.0 when every mask is empty.
-
-    Examples
-    --------
-    >>> a = np.array([[1, 0, 0, 0], [1, 1, 1, 1]], bool)
-    >>> b = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
-    >>> round(pooled_iou_np(a, b), 3)
-    0.833
-    """
-    return iou_np(preds, truths)  # one IoU over every pixel of the set

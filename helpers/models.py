@@ -30,6 +30,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "satellite_unet",
     "vanilla_output_size",
     "describe",
+    "load_model",
 ]
 
 
@@ -257,7 +259,8 @@ def float32_outputs(model: keras.Model) -> keras.Model:
             else keras.layers.Activation("linear", dtype="float32",
                                          name="float32_output" + (f"_{i}" if i else ""))(t)
             for i, t in enumerate(outputs)]
-    return keras.Model(model.inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # a list would make model(x) warn
+    return keras.Model(inputs, cast[0] if len(cast) == 1 else cast, name=model.name)
 
 
 def _single_io(model: keras.Model) -> keras.Model:
@@ -423,3 +426,35 @@ def describe(model: keras.Model) -> str:
         f"{model.name}: {model.count_params():,} parameters, input {model.input_shape} -> "
         f"output {model.output_shape} {model.outputs[0].dtype}"
     )
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` model for prediction (not compiled), with errors that name the file.
+
+    The workshop's losses and metrics are registered first, so models trained with them load.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is not a loadable Keras model (corrupt, truncated, wrong format).
+
+    Examples
+    --------
+    >>> model = load_model("runs/mine/model.keras")              # doctest: +SKIP
+    >>> model.input_shape                                        # doctest: +SKIP
+    (None, None, None, 1)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Model file not found: {path}. Train one with `python -m helpers train "
+                                f"--images DIR --masks DIR --out RUN_DIR` and pass --model RUN_DIR/model.keras.")
+    from helpers import losses, metrics  # noqa: F401  (registers the custom objects for loading)
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # zipfile, h5py, json and Keras all raise their own types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"Cannot load model {path}: {reason}. The file is corrupt or not a Keras "
+                         f"model; train again or copy model.keras again.") from error

@@ -28,6 +28,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from helpers.runs import as_history
+
 #: Okabe-Ito colours used for overlays.
 BOTH = "#F0E442"        # yellow: membrane in truth and prediction
 TRUTH_ONLY = "#56B4E9"  # sky blue: missed membrane
@@ -168,29 +170,6 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     return fig
 
 
-def _history_dict(history: Any) -> dict[str, np.ndarray]:
-    """Keras History, dict or DataFrame -> {name: float array}, dropping 'epoch' and empty keys."""
-    if hasattr(history, "history") and isinstance(history.history, Mapping):
-        history = history.history
-    if hasattr(history, "to_dict"):  # pandas DataFrame
-        history = history.to_dict("list")
-    out = {}
-    for key, values in dict(history).items():
-        if key == "epoch":
-            continue
-        arr = np.array([_number(v) for v in values], dtype=float)
-        if arr.size and not np.all(np.isnan(arr)):
-            out[key] = arr
-    return out
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     """Plot training curves: one panel per metric, training and validation (``val_``) values.
 
@@ -213,7 +192,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     >>> len(fig.axes)
     1
     """
-    data = _history_dict(history)
+    data = {key: np.asarray(values) for key, values in as_history(history).items()}
     names = [k.removeprefix("val_") for k in data]
     names = list(dict.fromkeys(metrics if metrics is not None else names))
     missing = [m for m in names if m not in data and f"val_{m}" not in data]
@@ -501,8 +480,9 @@ def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss
     >>> len(plot_histories(runs, metrics=["loss"]).axes[0].lines)
     3
     """
-    runs = {name: _history_dict(history) for name, history in histories.items()}
-    for name, data in runs.items():
+    curves = {name: {key: np.asarray(values) for key, values in as_history(history).items()}
+              for name, history in histories.items()}
+    for name, data in curves.items():
         missing = [m for m in metrics if m not in data and f"val_{m}" not in data]
         if missing:
             raise ValueError(f"Run {name!r} logged no {missing}; it logged {sorted(data)}.")
@@ -510,7 +490,7 @@ def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss
     fig = Figure(figsize=(3.8 * len(metrics), 3.0), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
-        for i, (name, data) in enumerate(runs.items()):
+        for i, (name, data) in enumerate(curves.items()):
             colour = colours[i % len(colours)]
             for key, style, label in ((f"val_{metric}", "-", "validation"), (metric, "--", "train")):
                 if key in data:

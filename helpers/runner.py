@@ -266,10 +266,9 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     0
     """
     from helpers import data
-    from helpers.cli import check_writable
 
     echo = echo or (lambda line: print(line, flush=True))
-    out = check_writable(out)
+    out = files.check_writable(out)
     paths = ([Path(p) for p in notebooks] if notebooks
              else [NOTEBOOK_DIR / name for name in NOTEBOOKS if (NOTEBOOK_DIR / name).is_file()])
     missing = [str(p) for p in paths if not p.is_file()]
@@ -286,7 +285,8 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     # The kernels find helpers from the repository even where it is not pip-installed (a GPU machine).
     path = os.pathsep.join(p for p in (str(env.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     variables = {"UNET_PROFILE": profile, "UNET_QUICK": "1" if profile == "quick" else "0",
-                 "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve()), "PYTHONPATH": path}
+                 "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve()), "PYTHONPATH": path,
+                 "UNET_HEADLESS": "1"}  # live training views leave one final figure, not one per epoch
     started = time.time()
     results = [] if results is None else results
     with environment(variables):

@@ -122,12 +122,6 @@ def test_train_writes_run_folder(trained):
     assert history_rows(trained) == 1
 
 
-def test_split_by_image_is_seeded_and_disjoint():
-    train, val = cli.split_by_image(10, 0.3, seed=1)
-    assert len(val) == 3 and sorted(train + val) == list(range(10))
-    assert cli.split_by_image(10, 0.3, seed=1) == (train, val)
-
-
 def test_predict_folder(trained, own_data, tmp_path, capsys):
     images, _ = own_data
     out = tmp_path / "pred"

@@ -22,7 +22,8 @@ from skimage.data import binary_blobs
 from skimage.io import imread
 
 from helpers import data
-from helpers.data import SPLIT, data_root, fixed_split, load_folder, load_isbi2012, registry, resize
+from helpers.data import (SPLIT, data_root, fixed_split, load_folder, load_isbi2012, registry, resize,
+                          split_by_image)
 
 
 # ---------------------------------------------------------------- synthetic folders
@@ -170,6 +171,20 @@ def test_fixed_split_uses_contiguous_blocks():
                      "holdout": tuple(range(25, 30))}
     with pytest.raises(ValueError, match="30 labelled"):
         fixed_split(index[:10], index[:10])
+
+
+def test_split_by_image_is_seeded_and_disjoint():
+    train, val = split_by_image(10, 0.3, seed=1)
+    assert len(val) == 3 and sorted(train + val) == list(range(10))
+    assert split_by_image(10, 0.3, seed=1) == (train, val)
+
+
+def test_split_by_image_bad_input():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_by_image(10, 1.0, seed=1)
+    with pytest.raises(ValueError, match="at least 2"):
+        split_by_image(1, 0.2, seed=1)
+    assert split_by_image(2, 0.9, seed=0)[0] != []  # at least one image on each side
 
 
 # ---------------------------------------------------------------- the real ISBI copy

@@ -9,7 +9,7 @@ from scipy.stats import entropy
 from skimage.io import imread
 from skimage.metrics import adapted_rand_error, variation_of_information
 
-from helpers import evaluate
+from helpers import evaluate, runs
 
 COLUMNS = ["iou_membrane", "dice_membrane", "iou_cell", "dice_cell", "pixel_error"]
 
@@ -218,19 +218,19 @@ def test_save_scores_writes_the_mean_row_with_nulls(tmp_path):
     prob[1, 0, :4] = 1.0  # 4 false membrane pixels in image 1
     table = evaluate.segmentation_table(prob, truth)
     path = tmp_path / "scores.json"
-    written = evaluate.save_scores(table, path, notebook="01", profile="quick", split="validation",
-                                   threshold=0.5, train_seconds=1.5)
+    written = runs.save_scores(table, path, notebook="01", profile="quick", split="validation",
+                               threshold=0.5, train_seconds=1.5)
     assert json.loads(path.read_text()) == written
-    assert list(written) == list(evaluate.SCORE_KEYS)
+    assert list(written) == list(runs.SCORE_KEYS)
     assert written["v_rand"] is None and written["v_info"] is None  # not computed: null
     assert written["pixel_error"] == pytest.approx(4 / 32 / 32 / 2)
     assert written["iou_membrane"] == pytest.approx(table.loc["mean", "iou_membrane"])
-    again = evaluate.save_scores({"iou_membrane": np.float32(0.5), "v_rand": float("nan")}, path)
+    again = runs.save_scores({"iou_membrane": np.float32(0.5), "v_rand": float("nan")}, path)
     assert again["iou_membrane"] == 0.5 and again["v_rand"] is None and again["split"] is None
     with pytest.raises(ValueError, match="mean"):
-        evaluate.save_scores(table.drop(index="mean"), path)
+        runs.save_scores(table.drop(index="mean"), path)
     with pytest.raises(ValueError, match="holdout"):
-        evaluate.save_scores(table, path, split="test")
+        runs.save_scores(table, path, split="test")
 
 
 def test_tables_accept_images_of_different_sizes():
@@ -246,3 +246,22 @@ def test_tables_accept_images_of_different_sizes():
     assert evaluate.choose_threshold(prob, [small, large]) == pytest.approx(0.05)
     with pytest.raises(ValueError, match="image 1"):
         evaluate.segmentation_table(prob, [small, np.zeros((3, 3))])
+
+
+def test_score_table_and_its_json():
+    """The command line's foreground scores: three columns of segmentation_table, per image and mean."""
+    truth = np.zeros((4, 4), np.uint8)
+    truth[1] = 1
+    pred = truth.copy()
+    pred[2, :2] = 1  # 2 false foreground pixels
+    table = evaluate.score_table([pred, truth], [truth, truth], ["a", "b"])
+    assert list(table.columns) == ["iou", "dice", "pixel_error"] and list(table.index) == ["a", "b", "mean"]
+    assert table.loc["a"].tolist() == pytest.approx([4 / 6, 8 / 10, 2 / 16])
+    assert table.loc["b"].tolist() == [1.0, 1.0, 0.0]
+    assert evaluate.score_table([pred * 0.4], [truth], ["a"], threshold=0.5).loc["a", "iou"] == 0.0
+    as_json = evaluate.score_table_json(table)
+    assert [row["image"] for row in as_json["images"]] == ["a", "b"]
+    assert as_json["images"][0] == {"image": "a", **dict(zip(table.columns, table.loc["a"].tolist()))}
+    assert as_json["mean"] == {k: float(v) for k, v in table.loc["mean"].items()}
+    with pytest.raises(ValueError, match="names"):
+        evaluate.score_table([pred], [truth], ["a", "b"])

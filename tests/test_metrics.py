@@ -45,7 +45,7 @@ def test_mixed_batch_per_image_mean_differs_from_pooled():
     t, p = truth > 0.5, pred > 0.5
     # per image: (1/2 + 1 + 1) / 3 ; pooled: (1 + 16 + 0) / (2 + 16 + 0)
     assert metrics.mean_iou_np(p, t) == pytest.approx(5 / 6)
-    assert metrics.pooled_iou_np(p, t) == pytest.approx(17 / 18)
+    assert metrics.iou_np(p, t) == pytest.approx(17 / 18)  # the whole stack: pooled
     np.testing.assert_allclose(metrics.iou_thresholded(truth, pred), [0.5, 1.0, 1.0])
     np.testing.assert_allclose(metrics.dice(truth, pred), [2 / 3, 1.0, 1.0], rtol=1e-6)
 
@@ -99,7 +99,6 @@ def test_float16_predictions_and_readable_names():
     for metric in KERAS_METRICS:
         assert float(metric(t, p)[0]) == pytest.approx(1.0)
     assert [m.__name__ for m in KERAS_METRICS] == ["iou", "iou_thresholded", "dice"]
-    assert metrics.thresholded_iou is metrics.iou_thresholded
 
 
 def test_metrics_are_registered_serializable():

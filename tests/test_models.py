@@ -117,6 +117,19 @@ def test_build_unet_saves_and_reloads(tmp_path):
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_load_model_names_the_file(tmp_path):
+    model = build_unet((None, None, 1), filters=2, num_layers=1)
+    path = tmp_path / "unet.keras"
+    model.save(path)
+    assert models.load_model(path).input_shape == model.input_shape
+    with pytest.raises(FileNotFoundError, match=r"missing\.keras.*python -m helpers train"):
+        models.load_model(tmp_path / "missing.keras")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(path.read_bytes()[:2000])  # truncated copy
+    with pytest.raises(ValueError, match=r"Cannot load model .*broken\.keras.*train again"):
+        models.load_model(broken)
+
+
 def test_build_unet_float32_output_under_mixed_precision(mixed_precision):
     model = build_unet((16, 16, 1), filters=4, num_layers=2)
     assert model.get_layer("down0_conv1").compute_dtype == "float16"
