@@ -167,7 +167,8 @@ def install_reveal(out: Path, offline: bool = False) -> Path:
 
 
 def computed_values() -> dict[str, str]:
-    """Values that ``slides.md`` shows as ``{{ name }}``, computed with Keras by slides/examples.py.
+    """Values that ``slides.md`` shows as ``{{ name }}``, computed with Keras by slides/examples.py
+    or read from the helpers the notebooks use (the augmentation values of ``helpers.augment``).
 
     Returns
     -------
@@ -179,6 +180,7 @@ def computed_values() -> dict[str, str]:
     >>> computed_values()["maxpool_output"]  # doctest: +SKIP
     '[[10, 14], [2, -3]]'
     """
+    from helpers import augment
     from slides import examples
 
     def fmt(array) -> str:
@@ -199,6 +201,8 @@ def computed_values() -> dict[str, str]:
         "unet_valid_572": str(examples.unet_output_size(572, "valid")),
         "unet_same_512": str(examples.unet_output_size(512, "same")),
         "unet_valid_512": str(examples.unet_output_size(512, "valid")),
+        "augment_original": examples.describe_augmentation(augment.ORIGINAL_ARGS),
+        "augment_default": examples.describe_augmentation(augment.DEFAULT_ARGS),
     }
 
 

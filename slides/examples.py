@@ -324,3 +324,48 @@ def jaccard(x: np.ndarray, y: np.ndarray) -> float:
     intersection = np.logical_and(x, y).sum()
     denominator = x.sum() + y.sum() - intersection
     return 1.0 if denominator == 0 else float(intersection / denominator)
+
+
+def describe_augmentation(args: dict) -> str:
+    """One line for a slide that spells out ``data_gen_args``, e.g. ``helpers.augment.ORIGINAL_ARGS``.
+
+    The slides never type augmentation values themselves: they show the notebooks' dictionaries
+    (:data:`helpers.augment.ORIGINAL_ARGS`, :data:`helpers.augment.DEFAULT_ARGS`) through this.
+
+    Parameters
+    ----------
+    args : dict
+        ``data_gen_args`` keys as :func:`helpers.augment.get_augmented` takes them; keys left out
+        are off.
+
+    Returns
+    -------
+    str
+        E.g. ``"rotation ±R°, shift ±S%, shear ±H°, zoom L–U, horizontal and vertical flips,
+        reflect padding"``, leaving out what is off.
+
+    Examples
+    --------
+    >>> from helpers import augment
+    >>> describe_augmentation({**augment.NO_AUGMENTATION, "horizontal_flip": True})
+    'horizontal flips, reflect padding'
+    """
+    parts = []
+    if args.get("rotation_range"):
+        parts.append(f"rotation ±{args['rotation_range']:g}°")
+    shifts = args.get("width_shift_range", 0.0), args.get("height_shift_range", 0.0)
+    if shifts[0] == shifts[1] and shifts[0]:
+        parts.append(f"shift ±{shifts[0]:.0%}")
+    elif any(shifts):
+        parts.append(f"shift ±{shifts[0]:.0%} (x), ±{shifts[1]:.0%} (y)")
+    if args.get("shear_range"):
+        parts.append(f"shear ±{args['shear_range']:g}°")
+    zoom = args.get("zoom_range", 0.0)
+    low, high = (1 - zoom, 1 + zoom) if np.isscalar(zoom) else zoom
+    if (low, high) != (1, 1):
+        parts.append(f"zoom {low:g}–{high:g}")
+    flips = [axis for axis in ("horizontal", "vertical") if args.get(f"{axis}_flip")]
+    if flips:
+        parts.append(f"{' and '.join(flips)} flips")
+    parts.append(f"{args.get('fill_mode', 'reflect')} padding")
+    return ", ".join(parts)

@@ -24,11 +24,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
-from skimage import filters, io, measure, transform  # noqa: E402
+from scipy import ndimage  # noqa: E402
+from skimage import filters, io, measure, morphology  # noqa: E402
 
+from helpers import augment, data, plots, tiles  # noqa: E402  (the code the notebooks run)
 from slides import examples  # noqa: E402
 
-MEMBRANE_COLOUR = (0.85, 0.15, 0.15)
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
 WINDOW_COLOURS = ["#fde0c5", "#c6e2ff", "#d5f5d5", "#f3d1f4"]
 
@@ -68,11 +69,13 @@ def load_slice(data_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def _overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Grey image with the membrane mask painted in red."""
-    rgb = np.repeat(image[..., None], 3, axis=-1)
-    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(MEMBRANE_COLOUR)
-    return rgb
+def _overlay(image: np.ndarray, truth: np.ndarray | None = None,
+             pred: np.ndarray | None = None) -> np.ndarray:
+    """A 2-D grey image with masks coloured in by :func:`helpers.plots.overlay`, as in the notebooks.
+
+    Membrane in the ground truth only is sky blue, in the prediction only vermillion, in both yellow.
+    """
+    return plots.overlay(image[..., None], truth=truth, pred=pred)
 
 
 def _show(ax: plt.Axes, image: np.ndarray, title: str, **kwargs) -> None:
@@ -133,7 +136,7 @@ def fig_isbi_data(data_dir: Path) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     _show(axes[0], image, "EM slice 0 (512 x 512)")
     _show(axes[1], mask, f"Mask: membrane = 1 ({mask.mean():.0%} of pixels)")
-    _show(axes[2], _overlay(image, mask), "Overlay")
+    _show(axes[2], _overlay(image, mask), "Overlay (membrane in sky blue)")
     fig.tight_layout()
     return fig
 
@@ -167,8 +170,9 @@ def fig_pixel_pipeline(data_dir: Path) -> plt.Figure:
     _show(axes[0], test_image, "input")
     for ax, (name, feature) in zip(axes[1:5], _pixel_features(test_image).items()):
         _show(ax, feature, name)
-    _show(axes[5], _overlay(test_image, predicted),
-          f"per-pixel classifier\n(pixel accuracy {accuracy:.0%})")
+    _show(axes[5], _overlay(test_image, test_mask, predicted),
+          f"classifier vs truth ({accuracy:.0%} of pixels)\nyellow found, blue missed,\n"
+          "vermillion false membrane")
     fig.tight_layout()
     return fig
 
@@ -352,88 +356,95 @@ def fig_valid_vs_same(data_dir: Path) -> plt.Figure:
 # --------------------------------------------------------------------------- training
 
 
-def augment_pair(image: np.ndarray, mask: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one named augmentation to an image and its mask identically.
+AUGMENT_SEED = 3
+"""Seed of the four transforms on the augmentation slide (any seed shows the same code at work)."""
+
+
+def augmented_examples(image: np.ndarray, mask: np.ndarray, args: dict, n: int = 4,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random transforms of one image and its mask, made by the notebooks' augmentation code.
+
+    The pairs come from :func:`helpers.augment.get_augmented` with ``pipeline="numpy"``, which
+    draws each transform with :func:`helpers.augment.random_matrices` (the same composition as the
+    tf.data pipeline) and applies it with :func:`helpers.augment.warp_numpy`: bilinear for the
+    image, nearest neighbour for the mask, the same padding for both.
 
     Parameters
     ----------
     image : np.ndarray
         HxW float image.
     mask : np.ndarray
-        HxW bool mask.
-    kind : str
-        ``"flip"``, ``"rotate"`` or ``"shear"``.
+        HxW bool (or 0/1) mask.
+    args : dict
+        ``data_gen_args``, e.g. :data:`helpers.augment.ORIGINAL_ARGS` (notebook 1).
+    n : int
+        Number of transforms.
+    seed : int
+        Seed of the random draws.
 
     Returns
     -------
     tuple of np.ndarray
-        The transformed image (linear interpolation) and mask (nearest neighbour, ``order=0``,
-        so it stays binary).
+        ``(images, masks)``, each ``(n, H, W)`` float32; the masks hold only 0 and 1.
 
     Examples
     --------
-    >>> image, mask = np.zeros((8, 8)), np.zeros((8, 8), bool)
-    >>> augment_pair(image, mask, "flip")[1].dtype
-    dtype('bool')
+    >>> images, masks = augmented_examples(np.zeros((8, 8)), np.ones((8, 8)), augment.ORIGINAL_ARGS)
+    >>> images.shape, np.unique(masks).tolist()
+    ((4, 8, 8), [1.0])
     """
-    if kind == "flip":
-        return image[:, ::-1], mask[:, ::-1]
-    if kind == "rotate":
-        return (transform.rotate(image, 25, mode="reflect", order=1),
-                transform.rotate(mask, 25, mode="reflect", order=0).astype(bool))
-    if kind == "shear":
-        centre = np.array(image.shape[::-1]) / 2
-        shear = (transform.AffineTransform(translation=-centre)
-                 + transform.AffineTransform(shear=0.3)
-                 + transform.AffineTransform(translation=centre))
-        return (transform.warp(image, shear.inverse, mode="reflect", order=1),
-                transform.warp(mask, shear.inverse, mode="reflect", order=0).astype(bool))
-    raise ValueError(f"unknown augmentation {kind!r}; use 'flip', 'rotate' or 'shear'")
+    x = np.repeat(np.asarray(image, "float32")[None, ..., None], n, axis=0)
+    y = np.repeat(np.asarray(mask, "float32")[None, ..., None], n, axis=0)
+    batches = augment.get_augmented(x, y, batch_size=n, data_gen_args=args, seed=seed,
+                                    shuffle=False, pipeline="numpy")
+    images, masks = batches[0]
+    return images[..., 0], masks[..., 0]
 
 
 def fig_augmentation(data_dir: Path) -> plt.Figure:
-    """Flip, rotation and shear of a real slice, with the mask transformed identically."""
+    """Random transforms of notebook 1's augmentation (``augment.ORIGINAL_ARGS``) of a real slice."""
     image, mask = load_slice(data_dir, 0)
     crop = np.s_[:256, :256]
     image, mask = image[crop], mask[crop]
-    fig, axes = plt.subplots(2, 4, figsize=(12, 6.2))
+    images, masks = augmented_examples(image, mask, augment.ORIGINAL_ARGS, n=4, seed=AUGMENT_SEED)
     columns = [("original", image, mask)]
-    columns += [(f"{kind}", *augment_pair(image, mask, kind)) for kind in ("flip", "rotate", "shear")]
-    titles = {"flip": "horizontal flip", "rotate": "rotate 25°", "shear": "shear 0.3"}
-    for col, (kind, aug_image, aug_mask) in enumerate(columns):
-        _show(axes[0, col], aug_image, titles.get(kind, kind))
-        _show(axes[1, col], aug_mask, "mask (order=0)" if col else "mask")
+    columns += [(f"random transform {i + 1}", *pair) for i, pair in enumerate(zip(images, masks))]
+    fig, axes = plt.subplots(2, len(columns), figsize=(14, 6.4))
+    for col, (title, aug_image, aug_mask) in enumerate(columns):
+        _show(axes[0, col], aug_image, title)
+        _show(axes[1, col], _overlay(aug_image, aug_mask),
+              "its mask (nearest neighbour)" if col else "mask (sky blue)")
+    fig.suptitle("augment.ORIGINAL_ARGS (notebook 1): "
+                 + examples.describe_augmentation(augment.ORIGINAL_ARGS), fontsize=13)
     fig.tight_layout()
     return fig
 
 
 def fig_batch(data_dir: Path) -> plt.Figure:
-    """One batch of 4 random, augmented 128-px crops with their masks."""
-    rng = np.random.default_rng(1)
-    fig, axes = plt.subplots(2, 4, figsize=(10, 5.2))
+    """One batch of 4 random, augmented 128-px crops, made as in notebook 2, with their masks."""
+    pairs = [load_slice(data_dir, index) for index in data.SPLIT["train"]]
+    x = np.stack([image for image, _ in pairs])[..., None]
+    y = np.stack([mask for _, mask in pairs])[..., None].astype("float32")
+    batches = augment.get_augmented(x, y, batch_size=4, data_gen_args=augment.DEFAULT_ARGS, seed=1,
+                                    crop_size=128, pipeline="numpy")
+    images, masks = batches[0]
+    fig, axes = plt.subplots(2, 4, figsize=(10, 6.0))
     for col in range(4):
-        index = int(rng.integers(0, 20))  # the training block of the fixed split
-        image, mask = load_slice(data_dir, index)
-        top, left = rng.integers(0, 512 - 128, size=2)
-        crop = np.s_[top : top + 128, left : left + 128]
-        kind = ("flip", "rotate", "shear", "flip")[col]
-        aug_image, aug_mask = augment_pair(image[crop], mask[crop], kind)
-        _show(axes[0, col], aug_image, f"slice {index}, {kind}")
-        _show(axes[1, col], aug_mask, "mask")
-    fig.suptitle("one batch (batch size 4) of (image, mask) pairs, made on the fly", fontsize=13)
+        _show(axes[0, col], images[col, ..., 0], f"pair {col + 1}")
+        _show(axes[1, col], masks[col, ..., 0], "mask")
+    fig.suptitle("one batch (batch size 4) of get_augmented(..., crop_size=128)\n"
+                 "with notebook 2's augment.DEFAULT_ARGS", fontsize=13)
     fig.tight_layout()
     return fig
 
 
 def fig_jaccard(data_dir: Path) -> plt.Figure:
     """Jaccard index of a real mask X and a deliberately shifted, thickened 'prediction' Y."""
-    from skimage import morphology
-
     _, mask = load_slice(data_dir, 0)
     truth = mask[150:278, 150:278]
     shifted = np.zeros_like(truth)
     shifted[:, 3:] = truth[:, :-3]  # shift right by 3 px (no wrap-around)
-    prediction = morphology.binary_dilation(shifted, morphology.disk(1))
+    prediction = ndimage.binary_dilation(shifted, structure=morphology.disk(1))
     intersection = truth & prediction
     union = truth | prediction
     score = examples.jaccard(truth, prediction)
@@ -453,60 +464,90 @@ def fig_jaccard(data_dir: Path) -> plt.Figure:
     return fig
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of side ``tile`` overlapping by ``overlap`` that cover ``size``.
+TILE, OVERLAP = 192, 64
+"""Tiling of the slide's figure: 4 x 4 tiles, so the 512-px slice gets a reflected border."""
+
+
+def tiling_demo(image: np.ndarray, tile: int = TILE, overlap: int = OVERLAP) -> dict:
+    """Cut a slice into overlapping tiles and stitch them with :mod:`helpers.tiles`.
+
+    The same calls as :func:`helpers.tiles.predict_tiled`: :func:`~helpers.tiles.get_patches`
+    with stride ``tile - overlap`` (bottom and right border padded by reflection),
+    :func:`~helpers.tiles.blend_window` and :func:`~helpers.tiles.reconstruct_from_patches`.
 
     Parameters
     ----------
-    size, tile, overlap : int
-        Image side, tile side, overlap (``0 <= overlap < tile <= size``).
+    image : np.ndarray
+        HxW float image.
+    tile, overlap : int
+        Tile side and overlap of neighbouring tiles in pixels.
 
     Returns
     -------
-    list of int
-        Offsets; the last tile is shifted back to end exactly at the border.
+    dict
+        ``info`` (the :class:`~helpers.tiles.TileInfo`), ``padded`` (the reflect-padded image
+        the tiles were cut from), ``window`` (one tile's blending weights), ``profiles`` (the
+        weight of each column of tiles along one row of the padded image, one row per column of
+        tiles), ``two_valued`` (the stitch of tiles that each hold 0 or 1, in a checkerboard)
+        and ``restored`` (the stitch of the image's own tiles: the image again).
 
     Examples
     --------
-    >>> tile_starts(512, 192, 64)
-    [0, 128, 256, 320]
+    >>> demo = tiling_demo(np.random.rand(100, 100), tile=48, overlap=16)
+    >>> demo["padded"].shape, np.array_equal(demo["restored"], demo["padded"][:100, :100])
+    ((112, 112), True)
     """
-    if not 0 <= overlap < tile <= size:
-        raise ValueError(f"need 0 <= overlap < tile <= size, got {overlap=}, {tile=}, {size=}")
-    starts = list(range(0, size - tile + 1, tile - overlap))
-    if starts[-1] != size - tile:
-        starts.append(size - tile)
-    return starts
-
-
-def blend_window(tile: int, overlap: int) -> np.ndarray:
-    """A tile weight that ramps linearly from ~0 to 1 across the overlap on every side."""
-    ramp = np.ones(tile)
-    rise = (np.arange(overlap) + 0.5) / overlap
-    ramp[:overlap], ramp[-overlap:] = rise, rise[::-1]
-    return np.outer(ramp, ramp)
+    stride = tile - overlap
+    patches, info = tiles.get_patches(np.asarray(image, "float32")[..., None], tile, stride)
+    padded = np.zeros(info.padded_shape, patches.dtype)
+    for patch, (top, left) in zip(patches[..., 0], info.positions):
+        padded[top : top + tile, left : left + tile] = patch
+    window = tiles.blend_window(tile, overlap)
+    lefts = sorted({left for _, left in info.positions})
+    profiles = np.zeros((len(lefts), info.padded_shape[1]))
+    for profile, left in zip(profiles, lefts):
+        profile[left : left + tile] = window.max(axis=0)
+    checker = np.array([(top // stride + left // stride) % 2 for top, left in info.positions])
+    two_valued = np.broadcast_to(checker[:, None, None, None], patches.shape).astype("float32")
+    return {
+        "info": info,
+        "padded": padded,
+        "window": window,
+        "profiles": profiles,
+        "two_valued": tiles.reconstruct_from_patches(two_valued, info, window)[..., 0],
+        "restored": tiles.reconstruct_from_patches(patches, info, window)[..., 0],
+    }
 
 
 def fig_tiling(data_dir: Path) -> plt.Figure:
-    """Overlapping tiles on a slice, the blending weight of one tile and the summed weights."""
+    """Overlapping tiles on a reflect-padded slice, the sin² blending weights and a blended stitch."""
     image, _ = load_slice(data_dir, 0)
-    tile, overlap = 224, 80  # 3 tiles per side fit 512 exactly: 0, 144, 288
-    starts = tile_starts(512, tile, overlap)
-    window = blend_window(tile, overlap)
-    total = np.zeros_like(image)
-    for top in starts:
-        for left in starts:
-            total[top : top + tile, left : left + tile] += window
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
-    _show(axes[0], image, f"{len(starts)}×{len(starts)} tiles of {tile}², overlap {overlap}")
+    demo = tiling_demo(image)
+    info, (height, width) = demo["info"], image.shape
+    padded_h, padded_w = info.padded_shape
+    per_side = len(demo["profiles"])
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.7), gridspec_kw={"width_ratios": [1, 1, 1.3, 1]})
+    _show(axes[0], demo["padded"], f"get_patches: {per_side}×{per_side} tiles of {TILE}², "
+          f"overlap {OVERLAP}\nborder reflected: {width}² → {padded_w}²")
     cmap = plt.get_cmap("tab10")
-    for i, top in enumerate(starts):
-        for j, left in enumerate(starts):
-            axes[0].add_patch(patches.Rectangle((left + 2 * j, top + 2 * i), tile - 4, tile - 4,
-                                                fill=False, edgecolor=cmap((i + j) % 10), lw=1.5))
-    _show(axes[1], window, "weight of one tile", cmap="viridis", vmin=0, vmax=1)
-    _show(axes[2], total, "sum of weights: stitched = Σ w·p / Σ w", cmap="viridis")
+    for top, left in info.positions:
+        i, j = top // info.stride, left // info.stride
+        axes[0].add_patch(patches.Rectangle((left + 2 * j, top + 2 * i), TILE - 4, TILE - 4,
+                                            fill=False, edgecolor=cmap((i + j) % 10), lw=1.5))
+    axes[0].add_patch(patches.Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor="white",
+                                        linestyle="--", lw=2))
+    _show(axes[1], demo["window"], f"blend_window({TILE}, {OVERLAP}):\nsin² weight of one tile",
+          cmap="viridis", vmin=0, vmax=1)
+    ax = axes[2]
+    for k, profile in enumerate(demo["profiles"]):
+        ax.plot(profile, color=cmap(k % 10), lw=1.5)
+    ax.plot(demo["profiles"].sum(axis=0), "k--", lw=2, label="sum of the weights")
+    ax.axvspan(width - 0.5, padded_w, color=GREY, alpha=0.25, label="reflected border")
+    ax.set(xlim=(0, padded_w), ylim=(0, 1.3), xlabel="x along one row (pixels)", ylabel="weight")
+    ax.set_title("the weights of neighbouring tiles\nadd up to 1 across each overlap", fontsize=12)
+    ax.legend(loc="upper center", ncols=2, fontsize=9, frameon=False)
+    _show(axes[3], demo["two_valued"], "reconstruct_from_patches of tiles\nof 0 and 1: "
+          "Σ w·p / Σ w fades over the overlap", vmin=0, vmax=1)
     fig.tight_layout()
     return fig
 
@@ -629,5 +670,5 @@ def make_figures(names: Iterable[str], out_dir: Path, data_dir: Path | None,
 
 
 if __name__ == "__main__":  # draw every figure into build/slides/figures for a quick look
-    data = Path(os.environ.get("UNET_DATA_DIR", Path(__file__).resolve().parents[2] / "shared/data/isbi2012"))
-    make_figures(FIGURES, Path("build/slides/figures"), data)
+    isbi = Path(os.environ.get("UNET_DATA_DIR", Path(__file__).resolve().parents[2] / "shared/data/isbi2012"))
+    make_figures(FIGURES, Path("build/slides/figures"), isbi)

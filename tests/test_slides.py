@@ -92,6 +92,95 @@ def test_jaccard_is_per_image_over_the_region():
     assert examples.jaccard(np.zeros(3), np.zeros(3)) == 1.0
 
 
+# --------------------------------------------------------------------------- one source of truth
+
+
+def test_tiling_figure_stitches_with_helpers_tiles():
+    from helpers import tiles
+    from slides import figures
+
+    image = np.random.default_rng(0).random((100, 90), dtype=np.float32)
+    demo = figures.tiling_demo(image, tile=48, overlap=16)
+    info = demo["info"]
+    patches, expected_info = tiles.get_patches(image[..., None], 48, 32)
+    assert info == expected_info
+    assert demo["padded"].shape == info.padded_shape == (112, 112)
+    # the border is the reflection get_patches pads with, and stitching gives the image back
+    np.testing.assert_array_equal(demo["padded"], np.pad(image, ((0, 12), (0, 22)), mode="reflect"))
+    np.testing.assert_array_equal(demo["restored"], image)
+    np.testing.assert_array_equal(demo["window"], tiles.blend_window(48, 16))
+    # sin² ramps of neighbouring tiles add up to 1 wherever two tiles overlap
+    total = demo["profiles"].sum(axis=0)
+    np.testing.assert_allclose(total[16:-16], 1.0)
+    assert total[0] < 0.01  # one tile alone at the outer border, weighted down
+    # the 0/1 checkerboard stitch is 0 or 1 in the tile centres and in between across an overlap
+    two = demo["two_valued"]
+    assert two[24, 24] == 0.0 and two[24, 56] == 1.0 and 0 < two[24, 40] < 1
+    for own in ("blend_window", "tile_starts"):
+        assert not hasattr(figures, own), f"slides/figures.py defines its own {own}"
+
+
+def test_augmentation_figure_uses_helpers_augment():
+    from helpers import augment
+    from slides import figures
+
+    rng = np.random.default_rng(1)
+    image = rng.random((40, 40), dtype=np.float32)
+    mask = rng.random((40, 40)) > 0.7
+    images, masks = figures.augmented_examples(image, mask, augment.ORIGINAL_ARGS, n=3, seed=5)
+    x = np.repeat(image[None, ..., None], 3, axis=0)
+    y = np.repeat(mask[None, ..., None].astype("float32"), 3, axis=0)
+    expected = augment.get_augmented(x, y, batch_size=3, data_gen_args=augment.ORIGINAL_ARGS, seed=5,
+                                     shuffle=False, pipeline="numpy")[0]
+    np.testing.assert_array_equal(images, expected[0][..., 0])
+    np.testing.assert_array_equal(masks, expected[1][..., 0])
+    assert set(np.unique(masks)) <= {0.0, 1.0}  # nearest neighbour: the mask stays binary
+    assert not np.allclose(images[0], image)
+    assert not hasattr(figures, "augment_pair")
+
+
+def test_slides_show_the_helpers_augmentation_values():
+    from helpers import augment
+
+    values = build.computed_values()
+    assert values["augment_original"] == examples.describe_augmentation(augment.ORIGINAL_ARGS)
+    assert values["augment_default"] == examples.describe_augmentation(augment.DEFAULT_ARGS)
+    text = values["augment_original"]
+    assert f"rotation ±{augment.ORIGINAL_ARGS['rotation_range']:g}°" in text
+    assert f"shear ±{augment.ORIGINAL_ARGS['shear_range']:g}°" in text
+    assert f"shift ±{augment.ORIGINAL_ARGS['width_shift_range']:.0%}" in text
+    assert "horizontal and vertical flips" in text and "reflect padding" in text
+    assert examples.describe_augmentation({"zoom_range": (0.5, 1.5)}) == "zoom 0.5–1.5, reflect padding"
+    source = (REPO / "slides" / "slides.md").read_text(encoding="utf-8")
+    assert "{{ augment_original }}" in source and "{{ augment_default }}" in source
+    # no augmentation value typed into the deck's code or text
+    keys = "|".join(augment.NO_AUGMENTATION)
+    for path in [*(REPO / "slides").glob("*.py"), REPO / "slides" / "slides.md"]:
+        typed = re.findall(rf"\b({keys})\b\s*[=:]", path.read_text(encoding="utf-8"))
+        assert not typed, f"{path.name} sets {typed} itself; use helpers.augment's dictionaries"
+
+
+def test_slide_overlays_are_the_notebooks_overlay():
+    from helpers import plots
+    from slides import figures
+
+    rng = np.random.default_rng(2)
+    image, truth, pred = rng.random((16, 16)), rng.random((16, 16)) > 0.5, rng.random((16, 16)) > 0.5
+    np.testing.assert_array_equal(figures._overlay(image, truth),
+                                  plots.overlay(image[..., None], truth=truth))
+    np.testing.assert_array_equal(figures._overlay(image, truth, pred),
+                                  plots.overlay(image[..., None], truth=truth, pred=pred))
+
+
+def test_changed_figures_draw_from_the_data(tmp_path, isbi_dir):
+    from slides import figures
+
+    names = ["tiling.png", "augmentation.png", "batch.png", "jaccard.png", "isbi_data.png"]
+    written = figures.make_figures(names, tmp_path, isbi_dir, dpi=30)
+    assert [path.name for path in written] == names
+    assert all(path.stat().st_size > 1000 for path in written)
+
+
 # --------------------------------------------------------------------------- Markdown handling
 
 
