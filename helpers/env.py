@@ -29,7 +29,9 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,35 +108,64 @@ def profile() -> str:
     return "full" if accelerator() in ("gpu", "tpu") else "cpu"
 
 
-def mount_drive(folder: str = DRIVE_FOLDER) -> Path:
-    """Mount Google Drive in Colab and return the workshop folder on it.
+def apply_profile(settings: MutableMapping[str, Any], profile_name: str | None = None,
+                  **overrides: Mapping[str, Any]) -> str:
+    """Apply the run profile's reduced settings to a notebook's settings and print one notice.
 
-    Outside Colab nothing is mounted and the local repository root is returned, so the same
-    notebook cell works everywhere.
+    The notebooks keep the workshop's full settings in one cell of UPPERCASE constants; this
+    replaces those named in ``overrides[profile]`` (for ``cpu`` or ``quick``) and prints, in one
+    style for both notebooks, what changed and what that means.
 
     Parameters
     ----------
-    folder
-        Name of the workshop folder inside "My Drive".
+    settings
+        The mapping holding the settings; in a notebook, ``globals()``.
+    profile_name
+        ``"full"``, ``"cpu"`` or ``"quick"``; default :func:`profile`.
+    **overrides
+        For each reduced profile, the settings it changes, e.g.
+        ``cpu=dict(FILTERS=16, EPOCHS=10), quick=dict(FILTERS=8, EPOCHS=2)``.
 
     Returns
     -------
-    pathlib.Path
-        ``/content/drive/MyDrive/<folder>`` in Colab, otherwise the repository root.
+    str
+        The profile applied.
+
+    Raises
+    ------
+    ValueError
+        An override names a setting that ``settings`` does not have (a typo would otherwise be
+        ignored silently), or a profile that does not exist.
 
     Examples
     --------
-    >>> mount_drive() == REPO_ROOT   # outside Colab
-    True
+    >>> settings = {"FILTERS": 64, "EPOCHS": 20}
+    >>> apply_profile(settings, "cpu", cpu=dict(FILTERS=16))
+    *** profile 'cpu': FILTERS 64 -> 16. These reduced settings train far less than the workshop: the scores below are NOT what U-Net reaches. For the workshop's results, run on a GPU (Colab: Runtime > Change runtime type > T4 GPU) or set UNET_PROFILE=full. ***
+    'cpu'
+    >>> settings["FILTERS"]
+    16
     """
-    if not in_colab():
-        return REPO_ROOT
-    from google.colab import drive  # type: ignore[import-not-found]
-
-    drive.mount("/content/drive")
-    path = Path("/content/drive/MyDrive") / folder
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    name = profile_name or profile()
+    unknown_profiles = sorted(set(overrides) - set(PROFILES))
+    if unknown_profiles or name not in PROFILES:
+        raise ValueError(f"Unknown profile(s) {unknown_profiles or [name]}: use {', '.join(PROFILES)}.")
+    changes = dict(overrides.get(name, {}))
+    unknown = sorted(set().union(*(set(o) for o in overrides.values())) - set(settings)) if overrides else []
+    if unknown:
+        raise ValueError(f"apply_profile: no setting named {', '.join(unknown)}; define it in the settings "
+                         f"cell first (names are UPPERCASE, e.g. FILTERS).")
+    if not changes:
+        print(f"profile '{name}': the workshop's settings, unchanged.")
+        return name
+    what = ", ".join(f"{key} {settings[key]} -> {value}" for key, value in changes.items())
+    settings.update(changes)
+    purpose = ("a smoke test: every cell runs and nothing is learned" if name == "quick" else
+               "these reduced settings train far less than the workshop: the scores below are NOT "
+               "what U-Net reaches")
+    print(f"*** profile '{name}': {what}. {purpose[0].upper() + purpose[1:]}. For the workshop's results, "
+          f"run on a GPU (Colab: Runtime > Change runtime type > T4 GPU) or set UNET_PROFILE=full. ***")
+    return name
 
 
 def workshop_dir() -> Path:

@@ -15,7 +15,7 @@ runtime loses at most the epoch in progress):
 ``last.keras``
     the model after the latest epoch, optimizer state included, used by ``resume=True``;
 ``history.csv``
-    one row per epoch (Keras' ``CSVLogger``), read back by :func:`load_history`.
+    one row per epoch (Keras' ``CSVLogger``), read back by :func:`helpers.runs.load_history`.
 
 Checkpoints are written to a temporary file next to the target and renamed over it only once
 complete, so an interrupted save never leaves a corrupt ``.keras`` file behind.
@@ -29,9 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import importlib
 import math
 import os
 import time
@@ -42,6 +39,7 @@ from typing import Any
 import keras
 
 from helpers import env, files, models
+from helpers.runs import load_history
 
 #: Substrings of metric names that are better when larger (``mode="auto"`` picks "max" for them).
 MAXIMISED = ("acc", "iou", "io_u", "dice", "auc", "precision", "recall", "f1")
@@ -195,7 +193,9 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the whole model (``.keras``) after every epoch, or only when ``monitor`` improves.
 
     The model is written to a temporary file in the same folder and renamed over ``path`` once
-    complete (:func:`helpers.files.atomic_path`), so ``path`` always holds a complete model.
+    complete (:func:`helpers.files.atomic_path`), so ``path`` always holds a complete model; Keras'
+    ``ModelCheckpoint`` (right ``mode`` or not) writes in place, so a disconnect mid-save leaves a
+    corrupt file.
 
     Parameters
     ----------
@@ -294,44 +294,6 @@ class ImagesPerSecond(keras.callbacks.Callback):
 # history
 
 
-def load_history(path: str | os.PathLike) -> dict[str, list[float]]:
-    """Read a run's ``history.csv`` (or a run folder) into ``{metric: [value per epoch]}``.
-
-    Columns that were never logged (Keras' ``CSVLogger`` writes ``NA`` for ``val_*`` keys
-    when there is no validation) are dropped; the ``epoch`` column is dropped too (rows are
-    epochs 0, 1, ...). A missing file gives an empty dict.
-
-    Examples
-    --------
-    >>> plots.plot_history(load_history("runs/demo"))        # doctest: +SKIP
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "history.csv"
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-
-    def number(text: str | None) -> float:
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return math.nan
-
-    columns = {key: [number(row.get(key)) for row in rows]
-               for key in (rows[0] if rows else {}) if key != "epoch"}
-    return {key: values for key, values in columns.items()
-            if not all(math.isnan(v) for v in values)}
-
-
-def _import_custom_objects() -> None:
-    """Import the modules that register the workshop's losses and metrics for loading."""
-    for name in ("helpers.losses", "helpers.metrics"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-
-
 # --------------------------------------------------------------------------------------------
 # fit
 
@@ -351,6 +313,7 @@ def fit(
     resume: bool = False,
     verbose: int = 2,
     callbacks: Iterable[keras.callbacks.Callback] = (),
+    live: bool | keras.callbacks.Callback = False,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train ``model``, checkpointing to ``run_dir`` and optionally resuming an earlier run.
 
@@ -388,6 +351,11 @@ def fit(
         2 (one line per epoch, the default; readable in notebooks and logs), 1 or 0.
     callbacks
         Extra callbacks, run before the checkpoint and CSV callbacks.
+    live
+        ``True``: watch the run in the notebook (:class:`helpers.live.LiveView` on the first
+        validation image: curves and its prediction, updated after every epoch; one final figure
+        when headless). Or a ``LiveView`` of your own. The notebooks switch it on; the command line
+        does not.
 
     Returns
     -------
@@ -423,7 +391,6 @@ def fit(
             raise FileNotFoundError(f"Cannot resume: {last} does not exist. Start the run with "
                                     f"fit(..., run_dir={str(run_dir)!r}, resume=False) first, or "
                                     f"check run_dir (in Colab: is Google Drive mounted?).")
-        _import_custom_objects()
         strategy = getattr(model, "distribute_strategy", None) or env.get_strategy()  # none under JAX
         scope = strategy.scope()
         with scope:
@@ -434,6 +401,15 @@ def fit(
         raise ValueError("model is None: pass a compiled model, or resume=True with run_dir.")
 
     callbacks = list(callbacks)
+    if live is True:
+        from helpers.live import LiveView
+
+        if not (isinstance(validation_data, tuple) and len(validation_data) >= 2):
+            raise ValueError("live=True shows the first validation image: pass validation_data=(x_val, y_val) "
+                             "as arrays, or live=LiveView(image, mask).")
+        live = LiveView(validation_data[0][0], validation_data[1][0])
+    if live:
+        callbacks.append(live)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         direction = _mode(monitor, mode)

@@ -59,12 +59,6 @@ def test_profile(monkeypatch):
         env.profile()
 
 
-def test_mount_drive_outside_colab_returns_repo(not_colab):
-    root = env.mount_drive()
-    assert root == env.REPO_ROOT
-    assert (root / "helpers" / "env.py").is_file()
-
-
 def test_workshop_dir(not_colab, monkeypatch, tmp_path):
     assert env.workshop_dir() == env.REPO_ROOT
     monkeypatch.setenv("UNET_WORKSHOP_DIR", str(tmp_path / "ws"))
@@ -314,3 +308,26 @@ def test_prepare_colab_failure_is_one_line(monkeypatch):
     monkeypatch.setattr(env, "has_tpu_runtime", lambda: False)
     with pytest.raises(SystemExit, match="Could not install keras-unet.*no network"):
         env.prepare_colab(run=lambda *a, **k: Failed())
+
+
+def test_apply_profile_changes_only_the_profile_settings(capsys):
+    settings = {"FILTERS": 64, "EPOCHS": 20, "SEED": 42}
+    overrides = dict(cpu=dict(FILTERS=16, EPOCHS=10), quick=dict(FILTERS=8, EPOCHS=2))
+    assert env.apply_profile(settings, "full", **overrides) == "full"
+    assert settings == {"FILTERS": 64, "EPOCHS": 20, "SEED": 42}
+    assert capsys.readouterr().out.strip() == "profile 'full': the workshop's settings, unchanged."
+    assert env.apply_profile(settings, "cpu", **overrides) == "cpu"
+    assert settings == {"FILTERS": 16, "EPOCHS": 10, "SEED": 42}
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [out[0]] and "FILTERS 64 -> 16, EPOCHS 20 -> 10" in out[0] and "NOT what U-Net reaches" in out[0]
+    env.apply_profile(settings, "quick", **overrides)
+    assert "smoke test" in capsys.readouterr().out and settings["FILTERS"] == 8
+
+
+def test_apply_profile_refuses_unknown_names(monkeypatch):
+    with pytest.raises(ValueError, match="no setting named FILTRES"):
+        env.apply_profile({"FILTERS": 64}, "cpu", cpu=dict(FILTRES=16))
+    with pytest.raises(ValueError, match="Unknown profile"):
+        env.apply_profile({"FILTERS": 64}, "cpu", laptop=dict(FILTERS=16))
+    monkeypatch.setenv("UNET_PROFILE", "quick")
+    assert env.apply_profile({"FILTERS": 64}, cpu=dict(FILTERS=16)) == "quick"  # default: env.profile()

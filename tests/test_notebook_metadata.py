@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,13 @@ def test_colab_cell_prepares_the_runtime_through_helpers(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     colab = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
     assert "env.prepare_colab()" in colab and "pip install" not in colab  # one place decides what to install
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_stay_short_and_profiles_go_through_helpers(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    sources = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    long = {i: len(s.splitlines()) for i, s in enumerate(sources) if len(s.splitlines()) > 15}
+    assert not long, f"code cells over 15 lines: {long}"
+    assert sum(bool(re.search(r"env\.apply_profile\(\s*globals\(\)", s)) for s in sources) == 1
+    assert not any('PROFILE == "cpu"' in s for s in sources)  # no hand-coded overrides
