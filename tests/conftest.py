@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("UNET_QUICK", "1")
+os.environ.setdefault("UNET_HEADLESS", "1")  # nbval kernels: no per-epoch live figures
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "isbi2012"
