@@ -4,6 +4,13 @@ One module per concern; the notebooks import them by name::
 
     from helpers import env, data, augment, losses, metrics, models, train, tiles, evaluate, plots
 
+``env`` (where it runs: backend, devices, profile), ``files`` and ``data`` (images, masks, the
+ISBI data), ``augment`` (training batches), ``models``, ``losses``, ``metrics``, ``train`` (compile,
+fit, checkpoints), ``live`` (the training view), ``runs`` (a run's history and scores), ``tiles``
+and ``predict`` (any image size), ``evaluate`` (scores), ``plots``, ``memory``; ``workflow``
+(train, predict and evaluate folders of your own images) backs the command line ``cli``, and
+``runner`` executes the notebooks headless (``make run``).
+
 Conventions used throughout: images are float32 NHWC in [0, 1]; masks are float32 NHWC with
 1 = membrane (the positive class) and 0 = cell interior; models output one sigmoid channel,
 the probability of membrane.
