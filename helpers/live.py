@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from helpers import plots
 from helpers.runs import as_history
@@ -102,6 +103,7 @@ class LiveView(keras.callbacks.Callback):
                 if key in history:
                     ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker=".", label=label, color=colour)
             ax.set(title=name, xlabel="epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=8)
         tile, truth, prob = axes[len(names):]
         tile.imshow(self.image[..., 0] if self.image.shape[-1] == 1 else self.image, cmap="gray")

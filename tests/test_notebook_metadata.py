@@ -35,3 +35,10 @@ def test_code_cells_stay_short_and_profiles_go_through_helpers(path):
     assert not long, f"code cells over 15 lines: {long}"
     assert sum(bool(re.search(r"env\.apply_profile\(\s*globals\(\)", s)) for s in sources) == 1
     assert not any('PROFILE == "cpu"' in s for s in sources)  # no hand-coded overrides
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_stable_unique_id(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    ids = [cell.get("id") for cell in notebook["cells"]]
+    assert all(ids) and len(set(ids)) == len(ids)
