@@ -50,7 +50,6 @@ REGISTRY_FILE = env.REPO_ROOT / "data" / "isbi2012_registry.txt"
 #: Indices of the 30 labelled slices in each part of the workshop's fixed split.
 SPLIT = {"train": tuple(range(0, 20)), "validation": tuple(range(20, 25)), "holdout": tuple(range(25, 30))}
 
-MEMBRANE, CELL = 1, 0
 #: How to fix images without a mask of the same name (the end of the error message).
 PAIR_FIX = "Give each image a mask with the same file name (stem)."
 

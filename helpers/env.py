@@ -389,17 +389,6 @@ def accelerator() -> str:
     return devices()[0]
 
 
-def has_gpu() -> bool:
-    """Return True when the active backend sees at least one GPU.
-
-    Examples
-    --------
-    >>> isinstance(has_gpu(), bool)
-    True
-    """
-    return accelerator() == "gpu"
-
-
 def policy_for(platform: str, mixed_precision: bool = True) -> str:
     """The Keras dtype policy for a platform: bfloat16 on TPUs, float16 on GPUs, float32 on CPUs.
 

@@ -64,6 +64,9 @@ def _binarize(y_true, y_pred):
 def iou(y_true, y_pred):
     """Soft IoU of each image: ``Σ t·p / (Σ t + Σ p - Σ t·p)`` on the probabilities.
 
+    Per image, then averaged by Keras: not ``keras.metrics.IoU``, which pools a confusion matrix
+    over every pixel of the epoch (see :func:`mean_iou_np` for why the two differ).
+
     Parameters
     ----------
     y_true : tensor

@@ -1,5 +1,8 @@
 """Execute the workshop notebooks headless and summarise their runtimes and scores (``make run``).
 
+Its dependencies (nbformat, nbclient, ipykernel; nbconvert for the HTML copy) are the optional
+group ``notebooks`` in ``pyproject.toml``; ``requirements.txt`` installs them.
+
 ``python -m helpers run-notebooks --out build`` runs ``notebooks/01_unet_introduction.ipynb`` and
 ``notebooks/02_unet_further_topics.ipynb`` (those that exist) with nbclient in a kernel of the
 current Python, from the ``notebooks/`` folder, and writes ``<out>/<stem>.ipynb`` (with outputs)
@@ -133,8 +136,12 @@ def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print,
     NotebookResult
         ``error`` names the failing cell, or is None.
     """
-    import nbformat
-    from nbclient import NotebookClient
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError as error:
+        raise ImportError(f"Executing notebooks needs nbformat, nbclient and ipykernel ({error}): "
+                          f"pip install '.[notebooks]' (or `make install`).") from error
 
     notebook = nbformat.read(path, as_version=4)
     total, started, cell_start = len(notebook.cells), time.perf_counter(), {}

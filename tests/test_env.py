@@ -50,7 +50,7 @@ def test_profile(monkeypatch):
     monkeypatch.setenv("UNET_QUICK", "1")
     assert env.profile() == "quick"
     monkeypatch.setenv("UNET_QUICK", "0")
-    assert env.profile() == ("full" if env.has_gpu() else "cpu")
+    assert env.profile() == ("full" if (env.accelerator() == "gpu") else "cpu")
     for name in env.PROFILES:
         monkeypatch.setenv("UNET_PROFILE", f" {name.upper()} ")
         assert env.profile() == name
@@ -73,7 +73,7 @@ def test_strategy_on_cpu_is_default_and_cached(not_colab):
         import tensorflow as tf
 
         assert isinstance(strategy, tf.distribute.Strategy)
-        if not env.has_gpu():
+        if not (env.accelerator() == "gpu"):
             assert strategy is tf.distribute.get_strategy()  # the default strategy, no TPU/Mirrored wrapper
     else:
         assert isinstance(strategy, env.JaxStrategy)
@@ -82,7 +82,7 @@ def test_strategy_on_cpu_is_default_and_cached(not_colab):
 
 
 def test_precision_policy_and_devices():
-    gpu = env.has_gpu()
+    gpu = (env.accelerator() == "gpu")
     if TF:
         import tensorflow as tf
 
