@@ -234,7 +234,8 @@ import importlib, pkgutil
 import numpy as np
 import helpers
 for module in pkgutil.iter_modules(helpers.__path__):  # no module needs TensorFlow to import
-    importlib.import_module(f"helpers.{module.name}")
+    if module.name != "__main__":
+        importlib.import_module("helpers." + module.name)
 from helpers import augment, env, losses, metrics, models, train
 assert env.backend() == "jax" and not env.has_tensorflow()
 x = np.random.default_rng(0).random((6, 32, 32, 1), dtype=np.float32)
