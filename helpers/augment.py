@@ -16,7 +16,11 @@ How one batch is made:
    all composed about the image centre;
 4. the transforms are applied with ``tf.raw_ops.ImageProjectiveTransformV3``: bilinear for the
    images, nearest-neighbour with the *same* transforms for the masks, so masks stay exactly
-   binary and line up pixel for pixel with their images.
+   binary and line up pixel for pixel with their images;
+5. (optional, ``elastic_std`` > 0) the U-Net paper's elastic deformation: a smooth random
+   displacement field (Gaussian displacements on a coarse grid, interpolated bicubically) moves
+   every output pixel before the transform; image and mask are resampled once, through the same
+   field, the mask nearest-neighbour (:data:`ELASTIC` holds the paper's values).
 
 Only TensorFlow ops are used (no Keras preprocessing layers: before Keras 3.14 they resample
 masks bilinearly), so the behaviour is identical on Keras 3.10 and newer.
@@ -83,7 +87,15 @@ NO_AUGMENTATION: dict[str, Any] = dict(
     horizontal_flip=False,
     vertical_flip=False,
     fill_mode="reflect",
+    elastic_std=0.0,
+    elastic_grid=3,
 )
+
+#: The U-Net paper's elastic deformation (Ronneberger et al. 2015, section 3.1): random displacement
+#: vectors on a coarse 3 x 3 grid, drawn from a Gaussian with 10 pixels standard deviation,
+#: interpolated smoothly (bicubic) to every pixel. Add it to any ``data_gen_args``:
+#: ``{**augment.DEFAULT_ARGS, **augment.ELASTIC}``.
+ELASTIC: dict[str, Any] = dict(elastic_std=10.0, elastic_grid=3)
 
 FILL_MODES = ("reflect", "wrap", "nearest")
 
@@ -112,6 +124,13 @@ def _parse_args(data_gen_args: Mapping[str, Any] | None) -> dict[str, Any]:
                 f"got {args[key]!r}."
             )
         args[key] = float(args[key])
+
+    if float(args["elastic_std"]) < 0:
+        raise ValueError(f"elastic_std must be >= 0 pixels (0 = off), got {args['elastic_std']!r}.")
+    args["elastic_std"] = float(args["elastic_std"])
+    if int(args["elastic_grid"]) < 2:
+        raise ValueError(f"elastic_grid must be >= 2 (points per side of the coarse grid), got {args['elastic_grid']!r}.")
+    args["elastic_grid"] = int(args["elastic_grid"])
 
     zoom = args["zoom_range"]
     if np.isscalar(zoom):
@@ -276,13 +295,51 @@ def random_matrices(rng: np.random.Generator, batch: int, height: int, width: in
     return from_centre @ rotation @ shift @ shear_m @ zoom @ flip @ to_centre
 
 
-def warp_numpy(images: np.ndarray, matrices: np.ndarray, order: int, fill_mode: str) -> np.ndarray:
-    """Resample (B, H, W, C) images: output pixel p is read from input point ``matrices[i] @ p``.
+def elastic_fields(rng: np.random.Generator, batch: int, height: int, width: int, std: float,
+                   grid: int = 3) -> np.ndarray:
+    """Smooth random displacement fields ``(batch, H, W, 2)`` in pixels, (dx, dy) per pixel.
 
-    ``order=1`` is bilinear (images), ``order=0`` nearest-neighbour (masks).
+    Displacements are drawn on a coarse ``grid x grid`` lattice spanning the image, from a
+    Gaussian with standard deviation ``std`` pixels, and interpolated to every pixel with cubic
+    splines: the U-Net paper's elastic deformation.
+
+    Examples
+    --------
+    >>> fields = elastic_fields(np.random.default_rng(0), 2, 32, 48, std=10.0)
+    >>> fields.shape
+    (2, 32, 48, 2)
     """
     from scipy import ndimage
 
+    coarse = rng.normal(0.0, std, (batch, grid, grid, 2))
+    rows = np.linspace(0, grid - 1, height)[:, None].repeat(width, 1)
+    cols = np.linspace(0, grid - 1, width)[None, :].repeat(height, 0)
+    return np.stack([np.stack([ndimage.map_coordinates(c[..., k], [rows, cols], order=3, mode="nearest")
+                               for k in range(2)], axis=-1) for c in coarse]).astype(np.float32)
+
+
+def warp_numpy(images: np.ndarray, matrices: np.ndarray, order: int, fill_mode: str,
+               fields: np.ndarray | None = None) -> np.ndarray:
+    """Resample (B, H, W, C) images: output pixel p is read from input point ``matrices[i] @ p``.
+
+    ``order=1`` is bilinear (images), ``order=0`` nearest-neighbour (masks). With ``fields``
+    (from :func:`elastic_fields`) the point is ``matrices[i] @ (p + fields[i][p])``: the elastic
+    deformation and the affine transform in one resampling.
+    """
+    from scipy import ndimage
+
+    if fields is not None:
+        height, width = images.shape[1:3]
+        rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+        out = np.empty_like(images)
+        for i, m in enumerate(matrices):
+            x, y = cols + fields[i, ..., 0], rows + fields[i, ..., 1]
+            x_in = m[0, 0] * x + m[0, 1] * y + m[0, 2]
+            y_in = m[1, 0] * x + m[1, 1] * y + m[1, 2]
+            for c in range(images.shape[-1]):
+                out[i, ..., c] = ndimage.map_coordinates(images[i, ..., c], [y_in, x_in], order=order,
+                                                         mode=_SCIPY_MODES[fill_mode], prefilter=False)
+        return out
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # (x, y) <-> (row, column)
     out = np.empty_like(images)
     for i, m in enumerate(matrices):
@@ -350,16 +407,61 @@ class AugmentedBatches(_pydataset_base()):
             images = np.stack([im[t:t + ch, l:l + cw] for im, t, l in zip(images, tops, lefts)])
             masks = np.stack([m[t:t + ch, l:l + cw] for m, t, l in zip(masks, tops, lefts)])
         matrices = random_matrices(rng, len(picks), images.shape[1], images.shape[2], self.args)
-        if np.allclose(matrices, np.eye(3)):
+        fields = None
+        if self.args["elastic_std"] > 0:
+            fields = elastic_fields(rng, len(picks), images.shape[1], images.shape[2], self.args["elastic_std"],
+                                    self.args["elastic_grid"])
+        elif np.allclose(matrices, np.eye(3)):
             return np.ascontiguousarray(images), np.ascontiguousarray(masks)
-        return (warp_numpy(images, matrices, 1, self.args["fill_mode"]),
-                warp_numpy(masks, matrices, 0, self.args["fill_mode"]))
+        return (warp_numpy(images, matrices, 1, self.args["fill_mode"], fields),
+                warp_numpy(masks, matrices, 0, self.args["fill_mode"], fields))
 
     def __iter__(self):
         index = 0
         while self.num_batches is None or index < self.num_batches:
             yield self[index]
             index += 1
+
+
+def _fill_index(index: tf.Tensor, size: tf.Tensor, fill_mode: str) -> tf.Tensor:
+    """Map integer pixel indices outside [0, size) inside, the way ``fill_mode`` pads (as TF does)."""
+    import tensorflow as tf
+
+    if fill_mode == "nearest":
+        return tf.clip_by_value(index, 0, size - 1)
+    if fill_mode == "wrap":
+        return tf.math.floormod(index, size)
+    period = tf.math.floormod(index, 2 * size)  # reflect: d c b a | a b c d | d c b a
+    return tf.where(period >= size, 2 * size - 1 - period, period)
+
+
+def _warp_dense(images: tf.Tensor, matrices: tf.Tensor, fields: tf.Tensor, interpolation: str,
+                fill_mode: str) -> tf.Tensor:
+    """Resample a batch: output pixel p is read from input point ``matrices[i] @ (p + fields[i][p])``."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+    x = cols[None] + fields[..., 0]
+    y = rows[None] + fields[..., 1]
+    m = matrices[:, None, None]
+    x_in = m[..., 0, 0] * x + m[..., 0, 1] * y + m[..., 0, 2]
+    y_in = m[..., 1, 0] * x + m[..., 1, 1] * y + m[..., 1, 2]
+    index = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(x_in))
+
+    def gather(yy: tf.Tensor, xx: tf.Tensor) -> tf.Tensor:
+        yy = _fill_index(tf.cast(yy, tf.int32), height, fill_mode)
+        xx = _fill_index(tf.cast(xx, tf.int32), width, fill_mode)
+        return tf.gather_nd(images, tf.stack([index, yy, xx], axis=-1))
+
+    if interpolation == "NEAREST":
+        return gather(tf.round(y_in), tf.round(x_in))
+    x0, y0 = tf.floor(x_in), tf.floor(y_in)
+    wx, wy = (x_in - x0)[..., None], (y_in - y0)[..., None]
+    top = gather(y0, x0) * (1 - wx) + gather(y0, x0 + 1) * wx
+    bottom = gather(y0 + 1, x0) * (1 - wx) + gather(y0 + 1, x0 + 1) * wx
+    return top * (1 - wy) + bottom * wy
 
 
 def get_augmented(
@@ -397,7 +499,9 @@ def get_augmented(
         ``width_shift_range`` and ``height_shift_range`` (fractions of the size),
         ``shear_range`` (degrees), ``zoom_range`` (z for [1-z, 1+z], or a pair (low, high);
         drawn independently for x and y), ``horizontal_flip``, ``vertical_flip``,
-        ``fill_mode``. Keys left out are off. None gives moderate defaults
+        ``fill_mode``; ``elastic_std`` (pixels, 0 = off) and ``elastic_grid`` (coarse grid points
+        per side) for the elastic deformation (:data:`ELASTIC`). Keys left out are off. None
+        gives moderate defaults
         (:data:`DEFAULT_ARGS`); :data:`NO_AUGMENTATION` switches everything off.
     seed : int
         Seed for shuffling, crops and transforms. The same seed gives the same batches.
@@ -492,6 +596,7 @@ def get_augmented(
     ds = ds.batch(batch_size, drop_remainder=repeat)
 
     transform_seed = tf.random.experimental.stateless_fold_in(base_seed, 2)
+    elastic_seed = tf.random.experimental.stateless_fold_in(base_seed, 3)
 
     def augment(i: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         images, masks = batch
@@ -500,6 +605,14 @@ def get_augmented(
             tf.random.experimental.stateless_fold_in(transform_seed, i),
             shape[0], shape[1], shape[2], args,
         )
+        if args["elastic_std"] > 0:  # affine and elastic in one resampling
+            matrices = tf.reshape(tf.concat([transforms, tf.ones([shape[0], 1])], axis=1), [-1, 3, 3])
+            grid = args["elastic_grid"]
+            coarse = args["elastic_std"] * tf.random.stateless_normal(
+                [shape[0], grid, grid, 2], tf.random.experimental.stateless_fold_in(elastic_seed, i))
+            fields = tf.image.resize(coarse, shape[1:3], method="bicubic")
+            return (_warp_dense(images, matrices, fields, "BILINEAR", args["fill_mode"]),
+                    _warp_dense(masks, matrices, fields, "NEAREST", args["fill_mode"]))
         images = _warp(images, transforms, "BILINEAR", args["fill_mode"])
         masks = _warp(masks, transforms, "NEAREST", args["fill_mode"])
         return images, masks

@@ -249,3 +249,46 @@ def test_numpy_batches_are_a_function_of_seed_and_index(blobs):
     assert len(one_pass) == 3 and sum(len(b[0]) for b in one_pass) == N
     with pytest.raises(IndexError):
         one_pass[3]
+
+
+def test_elastic_deformation_keeps_masks_binary_and_aligned(blobs):
+    x, y = blobs
+    images, masks = first_batch(get_augmented(x, y, batch_size=N, data_gen_args={**NO_AUGMENTATION, **augment.ELASTIC}))
+    assert set(np.unique(masks)) == {0.0, 1.0}
+    order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images]
+    assert not np.allclose(images, x[order])  # deformed ...
+    assert np.mean((images > 0.5) == (masks > 0.5)) > 0.97  # ... image and mask alike
+
+
+def test_elastic_fields_are_smooth_and_sized_by_std():
+    fields = augment.elastic_fields(np.random.default_rng(0), 64, 48, 48, std=10.0)
+    assert fields.shape == (64, 48, 48, 2)
+    assert 8.0 < fields[:, 0, 0].std() < 12.0  # the lattice corners carry the drawn displacements
+    assert np.abs(np.diff(fields, axis=1)).max() < 3.0  # neighbouring pixels move almost alike
+
+
+def test_dense_warp_without_displacement_is_the_affine_warp(blobs):
+    """The elastic path's resampling reproduces each pipeline's affine one when the field is zero."""
+    x, _ = blobs
+    args = augment._parse_args(STRONG)
+    matrices = augment.random_matrices(np.random.default_rng(2), N, SIZE, SIZE, args)
+    zero = np.zeros((N, SIZE, SIZE, 2), np.float32)
+    for order in (0, 1):
+        np.testing.assert_allclose(augment.warp_numpy(x, matrices, order, "reflect", zero),
+                                   augment.warp_numpy(x, matrices, order, "reflect"), atol=1e-5)
+    if env.has_tensorflow():
+        import tensorflow as tf
+
+        rows = tf.constant(matrices.reshape(N, 9)[:, :8], tf.float32)
+        for mode in ("reflect", "nearest"):  # TF's own "wrap" kernel treats the seam its own way
+            dense = augment._warp_dense(tf.constant(x), tf.constant(matrices, tf.float32), tf.constant(zero),
+                                        "BILINEAR", mode).numpy()
+            projective = augment._warp(tf.constant(x), rows, "BILINEAR", mode).numpy()
+            assert np.abs(dense - projective).max() < 1e-4, mode
+
+
+@pytest.mark.parametrize("args, match", [(dict(elastic_std=-1), "elastic_std"), (dict(elastic_grid=1), "elastic_grid")])
+def test_bad_elastic_args_raise(blobs, args, match):
+    x, y = blobs
+    with pytest.raises(ValueError, match=match):
+        get_augmented(x, y, data_gen_args=args)
