@@ -14,6 +14,9 @@ Each benchmark runs both recipes in the same process on the same machine and ret
 ``accuracy``
     held-out scores at an equal training budget: 128-px downscale + ImageDataGenerator + BCE
     (the original) against full-resolution random crops + BCE-Jaccard + tiled prediction.
+``live``
+    the per-epoch cost of the live training view (:class:`helpers.live.LiveView`) against the
+    ``cpu`` profile's epochs of both notebooks.
 
 Examples
 --------
@@ -21,4 +24,4 @@ Examples
 ``python -m benchmarks augment --quick``  one benchmark, tiny sizes (a smoke test)
 """
 
-BENCHMARKS = ("augment", "train", "accuracy")
+BENCHMARKS = ("augment", "train", "accuracy", "live")

@@ -10,7 +10,7 @@ import pytest
 from skimage.data import binary_blobs
 from skimage.segmentation import find_boundaries
 
-from benchmarks import accuracy, augment, common, train
+from benchmarks import accuracy, augment, common, live, train
 from helpers import data, env
 
 # keras-unet's ImageDataGenerator calls a SciPy name that is deprecated (not our code).
@@ -65,3 +65,10 @@ def test_markdown_table():
 
     text = common.markdown(pd.DataFrame({"a": ["x"], "b": [0.123456]}))
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x | 0.123 |"]
+
+
+def test_live_benchmark(parts):
+    table = live.run(data=parts, filters=4, batch_size=2, quick=True)
+    assert list(table.columns) == live.COLUMNS and len(table) == 2
+    assert (table[["epoch_s", "view_s", "overhead_pct"]] > 0).all().all()
+    np.testing.assert_allclose(table["overhead_pct"], 100 * table["view_s"] / table["epoch_s"], rtol=0.05)
