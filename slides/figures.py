@@ -27,7 +27,7 @@ from matplotlib import patches  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from skimage import filters, io, measure, morphology  # noqa: E402
 
-from helpers import augment, data, plots, tiles  # noqa: E402  (the code the notebooks run)
+from helpers import augment, data, evaluate, losses, metrics, plots, tiles  # noqa: E402  (the code the notebooks run)
 from slides import examples  # noqa: E402
 
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
@@ -464,6 +464,74 @@ def fig_jaccard(data_dir: Path) -> plt.Figure:
     return fig
 
 
+CEILING_SIZE, CEILING_THRESHOLD = 128, 0.5
+"""Notebook 1's IMAGE_SIZE and THRESHOLD: the size its masks are shrunk to, and the cut-off."""
+
+
+def resolution_ceiling(masks: np.ndarray, size: int = CEILING_SIZE,
+                       threshold: float = CEILING_THRESHOLD) -> dict:
+    """True masks shrunk to ``size`` and enlarged back, scored as notebook 1, section 7, does.
+
+    Shrinking uses nearest neighbour (as notebook 1's training masks), enlarging is bilinear and
+    then thresholded (as its predictions), all with :func:`helpers.data.resize`; the score is
+    :func:`helpers.evaluate.segmentation_table` against the original masks.
+
+    Parameters
+    ----------
+    masks : np.ndarray
+        ``(N, H, W)`` or ``(N, H, W, 1)`` true masks, 1 = membrane.
+    size : int
+        Side of the shrunken masks (notebook 1 trains at 128 x 128).
+    threshold : float
+        Cut-off applied to the enlarged masks.
+
+    Returns
+    -------
+    dict
+        ``small`` (N, size, size) the shrunken masks, ``back`` (N, H, W) bool the masks after the
+        round trip, ``table`` the score table (a ``"mean"`` row last) and ``iou`` its mean
+        membrane IoU: the best a perfect ``size``-pixel mask can score at full resolution.
+
+    Examples
+    --------
+    >>> resolution_ceiling(np.zeros((1, 32, 32)), size=8)["back"].shape
+    (1, 32, 32)
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    small = data.resize(masks, size, kind="mask")
+    back = data.resize(small, masks.shape[1:3], kind="image")
+    table = evaluate.segmentation_table(back, masks, threshold=threshold)
+    return {"small": small[..., 0], "back": back[..., 0] > threshold, "table": table,
+            "iou": float(table.loc["mean", "iou_membrane"])}
+
+
+def fig_resolution_ceiling(data_dir: Path) -> plt.Figure:
+    """Notebook 1's resolution ceiling: true masks through 128 px, scored at 512 px."""
+    indices = data.SPLIT["validation"]
+    pairs = [load_slice(data_dir, index) for index in indices]
+    ceiling = resolution_ceiling(np.stack([mask for _, mask in pairs]))
+    image, mask = pairs[0]
+    window = np.s_[192:320, 192:320]  # 128 x 128 pixels of the first validation slice
+    factor = mask.shape[0] // CEILING_SIZE
+    small_window = np.s_[192 // factor:320 // factor, 192 // factor:320 // factor]
+    back = ceiling["back"][0]
+    iou_first = ceiling["table"].iloc[0]["iou_membrane"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6))
+    _show(axes[0], mask[window], f"true mask, slice {indices[0]} (512 px; detail)")
+    _show(axes[1], ceiling["small"][0][small_window], f"shrunk to {CEILING_SIZE} px (nearest neighbour)",
+          interpolation="nearest")
+    _show(axes[2], _overlay(image[window], mask[window], back[window]),
+          f"enlarged back (bilinear, > {CEILING_THRESHOLD:g}):\n"
+          f"yellow kept, blue lost, vermillion added\n(membrane IoU of slice {indices[0]}: {iou_first:.3f})")
+    fig.suptitle(f"membrane IoU at 512 px of the true masks through {CEILING_SIZE} px, validation slices "
+                 f"{indices[0]}–{indices[-1]}: {ceiling['iou']:.3f} (data.resize, evaluate.segmentation_table)",
+                 fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig
+
+
 TILE, OVERLAP = 192, 64
 """Tiling of the slide's figure: 4 x 4 tiles, so the 512-px slice gets a reflected border."""
 
@@ -607,6 +675,163 @@ def fig_optimisers(data_dir: Path | None = None) -> plt.Figure:
     return fig
 
 
+# --------------------------------------------------------------------------- notebook 2: loss and scores
+
+
+TRAP_CONSTANTS = np.round(np.concatenate([np.linspace(0.02, 0.98, 49), [0.999]]), 6)
+"""Constant predictions of the Jaccard-trap figure, up to notebook 2's 0.999."""
+
+
+def constant_prediction_losses(masks: np.ndarray, constants=TRAP_CONSTANTS) -> dict[str, np.ndarray]:
+    """Mean loss of a prediction that is the same probability everywhere, for each constant.
+
+    The comparison of notebook 2, section 5 (its "trap" table), with the notebooks' own losses:
+    :func:`helpers.losses.jaccard_loss`, Keras' binary cross-entropy and
+    :func:`helpers.losses.bce_jaccard_loss`.
+
+    Parameters
+    ----------
+    masks : np.ndarray
+        ``(N, H, W)`` or ``(N, H, W, 1)`` true masks, 1 = membrane.
+    constants : sequence of float
+        The constant probabilities to try, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``constant``, ``Jaccard``, ``BCE`` and ``BCE + Jaccard``: one value per constant.
+
+    Examples
+    --------
+    >>> curves = constant_prediction_losses(np.eye(4)[None], [0.25, 0.999])  # doctest: +SKIP
+    """
+    import keras
+
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    curves: dict[str, list[float]] = {"Jaccard": [], "BCE": [], "BCE + Jaccard": []}
+    for p in constants:
+        constant = np.full_like(masks, p)
+        curves["Jaccard"].append(float(np.mean(losses.jaccard_loss(masks, constant))))
+        curves["BCE"].append(float(keras.ops.mean(keras.losses.binary_crossentropy(masks, constant))))
+        curves["BCE + Jaccard"].append(float(np.mean(losses.bce_jaccard_loss(masks, constant))))
+    return {"constant": np.asarray(constants, dtype=float), **{k: np.array(v) for k, v in curves.items()}}
+
+
+def fig_jaccard_trap(data_dir: Path) -> plt.Figure:
+    """Losses of constant predictions on training masks 0-3, as notebook 2's trap table."""
+    masks = np.stack([load_slice(data_dir, index)[1] for index in data.SPLIT["train"][:4]])
+    curves = constant_prediction_losses(masks)
+    p = curves["constant"]
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    for name, colour in (("BCE", BLUE), ("Jaccard", ORANGE), ("BCE + Jaccard", "#2ca02c")):
+        best = int(np.argmin(curves[name]))
+        ax.plot(p, curves[name], color=colour, lw=2,
+                label=f"{name}: lowest at p = {p[best]:.3g} (loss {curves[name][best]:.3f})")
+        ax.plot(p[best], curves[name][best], "o", color=colour, ms=9)
+    ax.axvline(masks.mean(), color=GREY, ls=":", lw=1.5,
+               label=f"membrane fraction of these masks: {masks.mean():.2f}")
+    ax.set_xlabel("constant prediction p (the same probability of membrane for every pixel)")
+    ax.set_ylabel("mean loss")
+    ax.set_ylim(0, 2.5)
+    ax.legend(loc="upper center", fontsize=10)
+    ax.set_title("training masks of slices 0–3; losses.jaccard_loss, keras binary_crossentropy, "
+                 "losses.bce_jaccard_loss", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def membrane_gap_demo(mask: np.ndarray, half: int = 3, margin: int = 24) -> dict:
+    """Open one gap in a true membrane so that two cells merge, and score it as notebook 2 does.
+
+    The gap is the ``(2 half + 1)``-pixel square of membrane, between two cells and touching no
+    third, that joins two cells whose smaller one is as large as possible. The gapped mask is
+    scored as a prediction with :func:`helpers.metrics.iou_np` and
+    :func:`helpers.evaluate.isbi_scores` (V_rand, V_info).
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        ``(H, W)`` bool true mask, True = membrane.
+    half : int
+        Half the side of the square gap.
+    margin : int
+        Keep the gap's centre this far from the border (at least ``half + 1``).
+
+    Returns
+    -------
+    dict
+        ``truth_cells`` and ``pred_cells`` (label images), ``pred`` (bool mask with the gap),
+        ``gap`` (row, column of its centre), ``gap_side`` (pixels), ``iou``, ``pixel_error``, ``v_rand``, ``v_info``.
+
+    Examples
+    --------
+    >>> demo = membrane_gap_demo(mask)  # doctest: +SKIP
+    """
+    mask = np.asarray(mask, dtype=bool)
+    margin = max(margin, half + 1)
+    cells = evaluate.truth_segments(mask)
+    sizes = np.bincount(cells.ravel())
+    height, width = mask.shape
+    best = None
+    for row, col in zip(*np.nonzero(mask)):
+        if not (margin <= row < height - margin and margin <= col < width - margin):
+            continue
+        around = cells[row - half - 1:row + half + 2, col - half - 1:col + half + 2]
+        touching = np.unique(around[around > 0])
+        if len(touching) == 2:
+            score = int(min(sizes[touching[0]], sizes[touching[1]]))
+            if best is None or score > best[0]:
+                best = (score, row, col)
+    if best is None:
+        raise ValueError("no membrane square separates exactly two cells; try a larger crop")
+    _, row, col = best
+    pred = mask.copy()
+    pred[row - half:row + half + 1, col - half:col + half + 1] = False
+    scores = evaluate.isbi_scores(pred.astype(np.float32), mask)
+    return {"truth_cells": cells, "pred_cells": evaluate.truth_segments(pred), "pred": pred,
+            "gap": (int(row), int(col)), "gap_side": 2 * half + 1, "iou": metrics.iou_np(pred, mask),
+            "pixel_error": float((pred != mask).mean()), "v_rand": scores["v_rand"],
+            "v_info": scores["v_info"]}
+
+
+def fig_membrane_gap(data_dir: Path) -> plt.Figure:
+    """A true mask with one membrane gap: almost no change in IoU, a large one in V_rand."""
+    index = data.SPLIT["validation"][0]
+    image, mask = load_slice(data_dir, index)
+    crop = np.s_[128:384, 128:384]
+    image, mask = image[crop], mask[crop]
+    demo = membrane_gap_demo(mask)
+    truth_cells, pred_cells = demo["truth_cells"], demo["pred_cells"]
+    colours = plt.get_cmap("tab20")(np.arange(truth_cells.max() + 1) % 20)[:, :3]
+    # each predicted cell in the colour of the true cell it mostly covers: the merged pair shares one
+    majority = np.zeros(pred_cells.max() + 1, dtype=int)
+    for label_ in range(1, pred_cells.max() + 1):
+        covered = truth_cells[(pred_cells == label_) & (truth_cells > 0)]
+        majority[label_] = np.bincount(covered).argmax() if covered.size else 0
+
+    def coloured(cells: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+        picture = colours[lookup[cells]]
+        picture[cells == 0] = 0
+        return picture
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6))
+    _show(axes[0], _overlay(image, mask, demo["pred"]),
+          f"slice {index} (detail): true membrane with\none gap of {demo['gap_side']} px (circled, blue)")
+    _show(axes[1], coloured(truth_cells, np.arange(truth_cells.max() + 1)),
+          f"true cells: {truth_cells.max()}")
+    _show(axes[2], coloured(pred_cells, majority), f"cells the gapped membrane separates: "
+                                                   f"{pred_cells.max()}\n(two have merged)")
+    for ax in axes:
+        ax.add_patch(patches.Circle(demo["gap"][::-1], 12, fill=False, edgecolor="red", linewidth=2))
+    fig.suptitle(f"the gapped mask as a prediction: membrane IoU {demo['iou']:.3f}, pixel error "
+                 f"{demo['pixel_error']:.4f}, but V_rand {demo['v_rand']:.3f} and V_info {demo['v_info']:.3f} "
+                 "(helpers.evaluate)", fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig
+
+
 # --------------------------------------------------------------------------- registry
 
 FIGURES: dict[str, Callable[[Path | None], plt.Figure]] = {
@@ -624,6 +849,9 @@ FIGURES: dict[str, Callable[[Path | None], plt.Figure]] = {
     "jaccard.png": fig_jaccard,
     "tiling.png": fig_tiling,
     "optimisers.png": fig_optimisers,
+    "resolution_ceiling.png": fig_resolution_ceiling,
+    "jaccard_trap.png": fig_jaccard_trap,
+    "membrane_gap.png": fig_membrane_gap,
 }
 """File name (as used in slides.md) -> function drawing it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import sys
@@ -175,10 +176,49 @@ def test_slide_overlays_are_the_notebooks_overlay():
 def test_changed_figures_draw_from_the_data(tmp_path, isbi_dir):
     from slides import figures
 
-    names = ["tiling.png", "augmentation.png", "batch.png", "jaccard.png", "isbi_data.png"]
+    names = ["tiling.png", "augmentation.png", "batch.png", "jaccard.png", "isbi_data.png",
+             "resolution_ceiling.png", "jaccard_trap.png", "membrane_gap.png"]
     written = figures.make_figures(names, tmp_path, isbi_dir, dpi=30)
     assert [path.name for path in written] == names
     assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_resolution_ceiling_is_below_one_for_thin_membranes():
+    from helpers import evaluate
+    from slides import figures
+
+    masks = np.zeros((2, 64, 64), np.float32)
+    masks[:, 20:22, :] = 1  # a membrane 2 px thick: too thin for 16 px
+    masks[:, :, 40:49] = 1  # and a thick one
+    ceiling = figures.resolution_ceiling(masks, size=16)
+    assert ceiling["small"].shape == (2, 16, 16) and set(np.unique(ceiling["small"])) <= {0.0, 1.0}
+    assert ceiling["back"].shape == (2, 64, 64)
+    expected = evaluate.segmentation_table(ceiling["back"].astype("float32"), masks[..., None], threshold=0.5)
+    assert ceiling["iou"] == pytest.approx(expected.loc["mean", "iou_membrane"])
+    assert 0 < ceiling["iou"] < 1
+
+
+def test_jaccard_alone_prefers_membrane_everywhere_and_bce_the_fraction():
+    from slides import figures
+
+    masks = np.zeros((2, 16, 16), np.float32)
+    masks[:, :4] = 1  # a quarter membrane
+    constants = [0.05, 0.25, 0.5, 0.95, 0.999]
+    curves = figures.constant_prediction_losses(masks, constants)
+    best = {name: constants[int(np.argmin(curves[name]))] for name in ("Jaccard", "BCE", "BCE + Jaccard")}
+    assert best == {"Jaccard": 0.999, "BCE": 0.25, "BCE + Jaccard": 0.25}
+    np.testing.assert_allclose(curves["BCE + Jaccard"], curves["BCE"] + curves["Jaccard"], rtol=1e-5)
+
+
+def test_one_membrane_gap_merges_two_cells_and_costs_v_rand():
+    from slides import figures
+
+    mask = np.zeros((64, 64), bool)
+    mask[:, 20:23] = mask[:, 41:44] = True  # three cells side by side
+    demo = figures.membrane_gap_demo(mask, half=3, margin=8)
+    assert demo["truth_cells"].max() == 3 and demo["pred_cells"].max() == 2
+    assert demo["pred"].sum() == mask.sum() - demo["gap_side"] * 3  # the gap crosses a 3-px membrane
+    assert demo["iou"] > 0.9 and demo["v_rand"] < 0.9 and demo["v_info"] < 1
 
 
 # --------------------------------------------------------------------------- Markdown handling
@@ -195,6 +235,86 @@ def test_split_slides_reads_ids_and_notes():
 def test_unknown_placeholder_is_an_error():
     with pytest.raises(ValueError, match="nope"):
         build.fill_placeholders("{{ nope }}", {"x": "1"})
+
+
+# --------------------------------------------------------------------------- deck and notebooks aligned
+
+#: Outline slide id -> the notebook whose sections it lists.
+OUTLINES = {"notebook-1": "01_unet_introduction.ipynb", "notebook-2": "02_unet_further_topics.ipynb"}
+
+
+def _plain(text: str) -> str:
+    """Text without Markdown emphasis and code marks, whitespace collapsed to single spaces."""
+    return " ".join(re.sub(r"[*_`]", "", text).split())
+
+
+def notebook_sections(name: str) -> list[str]:
+    """The ``## `` section titles of a notebook's Markdown cells, in order, emphasis removed."""
+    notebook = json.loads((REPO / "notebooks" / name).read_text(encoding="utf-8"))
+    titles = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        in_code = False
+        for line in "".join(cell["source"]).splitlines():
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+            elif not in_code and line.startswith("## "):
+                titles.append(_plain(line[3:]))
+    return titles
+
+
+def _find_in_order(titles: list[str], text: str) -> list[str]:
+    """The titles not found in ``text`` as whole words, each searched after the previous one."""
+    missing, position = [], 0
+    for title in titles:
+        match = re.compile(rf"(?<!\w){re.escape(title)}(?!\w)").search(text, position)
+        if match is None:
+            missing.append(title)
+        else:
+            position = match.end()
+    return missing
+
+
+def _slides_by_id() -> dict[str, dict[str, str]]:
+    source = (REPO / "slides" / "slides.md").read_text(encoding="utf-8")
+    slides = {}
+    for slide in build.split_slides(source):
+        match = re.search(r'id="([^"]+)"', slide["attributes"])
+        if match:
+            slides[match.group(1)] = slide
+    return slides
+
+
+@pytest.mark.parametrize("notebook", sorted(OUTLINES.values()))
+def test_every_notebook_section_is_named_in_the_slides(notebook):
+    titles = notebook_sections(notebook)
+    assert len(titles) >= 5, f"{notebook}: no '## ' sections found"
+    deck = _plain((REPO / "slides" / "slides.md").read_text(encoding="utf-8"))
+    unnumbered = {title: re.sub(r"^\d+\.\s+", "", title) for title in titles}  # "5. Train" -> "Train"
+    unnamed = [title for title, plain in unnumbered.items() if _find_in_order([plain], deck)]
+    assert not unnamed, (f"slides/slides.md does not name these sections of {notebook}: {unnamed}; "
+                         "add them to its outline slide and to the slides that teach them")
+
+
+@pytest.mark.parametrize("slide_id", sorted(OUTLINES))
+def test_outline_slide_lists_the_sections_in_order(slide_id):
+    slide = _slides_by_id()[slide_id]
+    titles = notebook_sections(OUTLINES[slide_id])
+    missing_body = _find_in_order(titles, _plain(slide["body"]))
+    assert not missing_body, f"outline slide {slide_id} lacks, or lists out of order, {missing_body}"
+    missing_notes = _find_in_order(titles, _plain(slide["notes"]))
+    assert not missing_notes, f"the speaker notes of {slide_id} lack, or name out of order, {missing_notes}"
+
+
+def test_outline_links_open_the_slides_they_name():
+    slides = _slides_by_id()
+    links = re.findall(r"\[([^\]]+)\]\(#/([\w-]+)\)", (REPO / "slides" / "slides.md").read_text(encoding="utf-8"))
+    assert len(links) >= 20
+    for text, target in links:
+        assert target in slides, f"link [{text}] goes to #/{target}, but no slide has that id"
+        title = re.search(r"^## (.+)$", slides[target]["body"], re.M).group(1)
+        assert text == title, f"link [{text}] opens the slide titled {title!r}"
 
 
 # --------------------------------------------------------------------------- offline build
@@ -242,7 +362,7 @@ def test_deck_builds_offline_with_local_assets_only(tmp_path, isbi_dir, no_netwo
     assert "<h1>U-Net image segmentation workshop</h1>" in text
     parser = _Assets()
     parser.feed(text)
-    assert {"title", "max-pooling", "transposed-convolution"} <= set(parser.section_ids)
+    assert {"title", "max-pooling", "transposed-convolution", "notebook-1", "notebook-2"} <= set(parser.section_ids)
     maxpool_slide = re.search(r'<section id="max-pooling">(.*?)</section>', text, re.S).group(1)
     assert "[[10, 14], [2, -3]]" in maxpool_slide and "figures/maxpool.png" in maxpool_slide
     assert "{{" not in text  # every computed value was filled in
