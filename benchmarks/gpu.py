@@ -214,10 +214,12 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 
 def installed_backends() -> list[str]:
-    """Keras backends this Python can run: TensorFlow and/or JAX."""
+    """Keras backends this Python can run: TensorFlow and/or JAX, ``KERAS_BACKEND``'s first."""
     import importlib.util
 
-    return [name for name in ("tensorflow", "jax") if importlib.util.find_spec(name)]
+    found = [name for name in ("tensorflow", "jax") if importlib.util.find_spec(name)]
+    active = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return sorted(found, key=lambda name: name != active)  # the active backend first
 
 
 def _child_env(backend: str) -> dict[str, str]:

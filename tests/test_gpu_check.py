@@ -33,8 +33,9 @@ def dry_run(tmp_path_factory, isbi_dir):
     nbformat.write(notebook, path)
     report = folder / "RESULTS-gpu.md"
     done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--dry-run", "--out", str(report),
-                           "--notebooks", str(path), "--data-dir", str(isbi_dir), "--budget", "500"],
-                          capture_output=True, text=True, cwd=env.REPO_ROOT, timeout=900)
+                           "--notebooks", str(path), "--data-dir", str(isbi_dir), "--budget", "1000",
+                           "--throughput-share", "0.8"],
+                          capture_output=True, text=True, cwd=env.REPO_ROOT, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, report.read_text()
 
