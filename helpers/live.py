@@ -96,7 +96,9 @@ class LiveView(keras.callbacks.Callback):
         history = as_history(self.history)
         names = self.metrics or ["loss"] + [k for k in history if k != "loss" and not k.startswith("val_")][:1]
         names = [n for n in names if n in history or f"val_{n}" in history]
-        fig = Figure(figsize=(2.6 * (len(names) + 3), 2.5), layout="constrained")
+        # A fixed layout: constrained layout would double the time to render the figure every epoch.
+        fig = Figure(figsize=(2.6 * (len(names) + 3), 2.6))
+        fig.subplots_adjust(left=0.05, right=0.96, bottom=0.2, top=0.86, wspace=0.35)
         axes = fig.subplots(1, len(names) + 3)
         for ax, name in zip(axes, names):
             for key, label, colour in ((name, "train", plots.TRAIN_COLOUR), (f"val_{name}", "validation", plots.VAL_COLOUR)):
