@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from helpers.runs import as_history
 
@@ -37,6 +38,10 @@ PRED_ONLY = "#D55E00"   # vermillion: false membrane
 TRAIN_COLOUR, VAL_COLOUR = "#0072B2", "#E69F00"  # blue / orange curves
 
 PANEL = 2.6  # inches per image panel
+
+#: Opacity of the overlay colours in the figures: legible on the grey EM images, with the tissue
+#: still faintly visible under them (the "original" column shows it unobscured).
+OVERLAY_ALPHA = 0.75
 
 
 def _batch(images: Any) -> np.ndarray:
@@ -107,7 +112,7 @@ def _legend(fig: Figure, truth: bool, pred: bool, names: tuple[str, str] | None 
 
 def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | None = None,
               threshold: float = 0.5, titles: Sequence[str] | None = None,
-              overlay_alpha: float = 0.5, names: tuple[str, str] | None = None) -> Figure:
+              overlay_alpha: float = OVERLAY_ALPHA, names: tuple[str, str] | None = None) -> Figure:
     """Show images with ground truth, prediction and an overlay, one row per image.
 
     Parameters
@@ -117,7 +122,8 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     masks
         Ground-truth masks (1 = membrane) of the same images, or ``None``.
     predictions
-        Predicted membrane probabilities (shown as they are, 0 = black, 1 = white), or ``None``.
+        Predicted membrane probabilities (shown as they are, 0 = black, 1 = white, with a colour
+        bar), or ``None``.
     n
         Show only the first ``n`` images (default: all).
     threshold
@@ -136,8 +142,9 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     Returns
     -------
     matplotlib.figure.Figure
-        Columns: original, ground truth (if ``masks``), prediction (if ``predictions``),
-        overlay (if either); a legend explains the overlay colours.
+        Columns: original, ground truth (if ``masks``), prediction (if ``predictions``, with a
+        "P(membrane)" colour bar beside the column), overlay (if either); a legend explains the
+        overlay colours.
 
     Examples
     --------
@@ -156,7 +163,7 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
     truth_name, pred_name = names if names is not None else ("ground truth", "prediction")
     columns = ["original"] + [truth_name] * (y is not None) + [pred_name] * (p is not None)
     columns += ["overlay"] * (y is not None or p is not None)
-    fig = Figure(figsize=(PANEL * len(columns), PANEL * n + 0.4), layout="constrained")
+    fig = Figure(figsize=(PANEL * len(columns), PANEL * n + 0.4 + 0.6 * (p is not None)), layout="constrained")
     axes = fig.subplots(n, len(columns), squeeze=False)
     for i in range(n):
         panels = [x[i]] + ([y[i]] if y is not None else []) + ([p[i]] if p is not None else [])
@@ -166,11 +173,16 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, n: int | 
         for j, (ax, panel) in enumerate(zip(axes[i], panels)):
             label = titles[i] if titles is not None and j == 0 else columns[j] if i == 0 else None
             _show(ax, panel, label)
+    if p is not None:
+        column = 1 + (y is not None)
+        fig.colorbar(axes[0, column].images[0], ax=list(axes[:, column]), location="bottom", shrink=0.8,
+                     aspect=25, pad=0.01, label="P(membrane)")
     _legend(fig, y is not None, p is not None, names)
     return fig
 
 
-def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
+def plot_history(history: Any, metrics: Sequence[str] | None = None,
+                 baselines: Mapping[str, float | Mapping[str, float]] | None = None) -> Figure:
     """Plot training curves: one panel per metric, training and validation (``val_``) values.
 
     Parameters
@@ -180,17 +192,30 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
         :func:`helpers.train.fit`) or a pandas DataFrame (e.g. ``pd.read_csv("history.csv")``).
     metrics
         Names to plot without the ``val_`` prefix, e.g. ``["loss", "iou"]``; default: all.
+    baselines
+        Reference levels drawn as dotted horizontal lines, by metric: a number (labelled
+        "baseline") or ``{label: value}``, e.g. the accuracy of answering "cell" everywhere,
+        ``{"accuracy": {"train: all cell": 0.77, "validation: all cell": 0.80}}``. A label that
+        starts with "train" or "val" gets that curve's colour, others grey.
 
     Returns
     -------
     matplotlib.figure.Figure
         One axes per metric. Validation curves are drawn only where logged.
 
+    Raises
+    ------
+    ValueError
+        A metric that was not logged, or a baseline for a metric that is not plotted.
+
     Examples
     --------
     >>> fig = plot_history({"loss": [0.7, 0.5], "val_loss": [0.8, 0.6]})
     >>> len(fig.axes)
     1
+    >>> fig = plot_history({"accuracy": [0.6, 0.8]}, baselines={"accuracy": 0.78})
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['train', 'baseline']
     """
     data = {key: np.asarray(values) for key, values in as_history(history).items()}
     names = [k.removeprefix("val_") for k in data]
@@ -198,13 +223,23 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     missing = [m for m in names if m not in data and f"val_{m}" not in data]
     if missing or not names:
         raise ValueError(f"Nothing to plot for {missing or 'an empty history'}; logged: {sorted(data)}.")
+    baselines = dict(baselines or {})
+    stray = sorted(set(baselines) - set(names))
+    if stray:
+        raise ValueError(f"Baselines for {stray}, which are not plotted; plotted: {names}.")
     fig = Figure(figsize=(3.6 * len(names), 3.0), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
         for key, label, colour in ((name, "train", TRAIN_COLOUR), (f"val_{name}", "validation", VAL_COLOUR)):
             if key in data:
                 ax.plot(np.arange(1, len(data[key]) + 1), data[key], marker=".", label=label, color=colour)
+        levels = baselines.get(name, {})
+        for label, value in (levels.items() if isinstance(levels, Mapping) else [("baseline", levels)]):
+            colour = (TRAIN_COLOUR if label.startswith("train") else VAL_COLOUR if label.startswith("val")
+                      else "0.45")
+            ax.axhline(float(value), color=colour, linestyle=":", linewidth=1.5, label=label)
         ax.set(title=name, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     return fig
 
@@ -295,35 +330,130 @@ def plot_tiles(tiles: Any, ncols: int | None = None) -> Figure:
     return fig
 
 
-def plot_augmented_batch(images: Any, masks: Any, n: int = 8, alpha: float = 0.4) -> Figure:
-    """Show augmented training pairs: each image with its mask overlaid (sky blue).
+def plot_augmented_batch(images: Any, masks: Any, n: int = 8, alpha: float = 0.6,
+                         titles: Sequence[str] | None = None, original: tuple[Any, Any] | None = None) -> Figure:
+    """Show augmented training pairs: each image with its mask overlaid (sky blue), each panel titled.
 
-    Useful to check that image and mask received the same transform.
+    Useful to check that image and mask received the same transform. Pass ``original`` (the
+    untransformed pair) to show it first, so each augmented panel can be compared with it.
 
     Parameters
     ----------
     images, masks
         A batch, e.g. ``x, y = next(iter(get_augmented(...)))`` (arrays or tensors).
     n
-        Number of pairs to show (at most the batch size); four per row.
+        Number of pairs to show (at most the batch size); four panels per row.
+    alpha
+        Opacity of the mask colour.
+    titles
+        One title per shown pair, e.g. the transform each received. Default with ``original``:
+        "augmented 1", "augmented 2", ...; without it none (the caller knows whether the batch
+        holds untransformed pairs too).
+    original
+        ``(image, mask)`` before augmentation, shown first and titled "original".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per pair (plus one for ``original``).
+
+    Examples
+    --------
+    >>> x, y = next(iter(augment.get_augmented(x_train, y_train, batch_size=8)))  # doctest: +SKIP
+    >>> fig = plot_augmented_batch(x, y)                                          # doctest: +SKIP
+    >>> fig = plot_augmented_batch(np.zeros((3, 8, 8, 1)), np.zeros((3, 8, 8, 1)),
+    ...                            original=(np.zeros((8, 8, 1)), np.zeros((8, 8, 1))))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['original', 'augmented 1', 'augmented 2', 'augmented 3']
+    """
+    x, y = _batch(images), _batch(masks)
+    count = min(n, len(x), len(y))
+    if titles is None:
+        titles = [f"augmented {i + 1}" if original is not None else "" for i in range(count)]
+    titles = list(titles)
+    if len(titles) < count:
+        raise ValueError(f"{len(titles)} titles for {count} panels; pass one title per shown pair.")
+    pairs = [(x[i], y[i], titles[i]) for i in range(count)]
+    if original is not None:
+        pairs.insert(0, (_batch(original[0])[0], _batch(original[1])[0], "original"))
+    fig, axes = _grid(len(pairs), ncols=4)
+    for ax, (image, mask, title) in zip(axes, pairs):
+        _show(ax, overlay(image, truth=mask, alpha=alpha), title)
+    _legend(fig, truth=True, pred=False)
+    return fig
+
+
+def shear_matrix(angle: float, height: int, width: int) -> np.ndarray:
+    """The 3 x 3 shear about the image centre that :mod:`helpers.augment` draws for ``angle`` degrees.
+
+    Maps an output pixel (x = column, y = row) to the input point it is read from, the
+    convention of :func:`helpers.augment.warp_numpy`: ``[[cos s, 0], [-sin s, 1]]``, as Keras'
+    ``ImageDataGenerator`` (and both augmentation pipelines) shear.
+
+    Examples
+    --------
+    >>> np.allclose(shear_matrix(0, 8, 8), np.eye(3))
+    True
+    """
+    s = math.radians(angle)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    to_centre = np.array([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]])
+    from_centre = np.array([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]])
+    shear = np.array([[math.cos(s), 0.0, 0.0], [-math.sin(s), 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return from_centre @ shear @ to_centre
+
+
+def elongation(matrix: np.ndarray) -> float:
+    """How much a transform stretches a circle: the long axis over the short axis of the ellipse it becomes.
+
+    Examples
+    --------
+    >>> round(elongation(shear_matrix(50, 8, 8)), 2)
+    2.75
+    """
+    singular = np.linalg.svd(np.asarray(matrix, float)[:2, :2], compute_uv=False)
+    return float(singular[0] / singular[-1])
+
+
+def plot_shear(image: Any, mask: Any, angles: Sequence[float] = (0.0, 5.0, 50.0), alpha: float = 0.6) -> Figure:
+    """Show one image and its mask sheared by exact angles, as the augmentation would shear them.
+
+    Each panel's title gives the angle and how elongated a round cell becomes (a circle turns
+    into an ellipse that many times longer than wide), so a learner can judge which angles still
+    look like plausible tissue.
+
+    Parameters
+    ----------
+    image, mask
+        One (H, W, C) or (H, W) image in [0, 1] and its mask (1 = membrane).
+    angles
+        Shear angles in degrees, e.g. ``(0, DEFAULT_ARGS["shear_range"], ORIGINAL_ARGS["shear_range"])``.
     alpha
         Opacity of the mask colour.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per pair.
+        One axes per angle; image bilinear, mask nearest-neighbour, reflect padding (as
+        :func:`helpers.augment.get_augmented`).
 
     Examples
     --------
-    >>> x, y = next(iter(augment.get_augmented(x_train, y_train, batch_size=8)))  # doctest: +SKIP
-    >>> fig = plot_augmented_batch(x, y)                                          # doctest: +SKIP
+    >>> fig = plot_shear(np.random.rand(16, 16), np.zeros((16, 16)), angles=(0, 50))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['shear 0°\\ncircle -> 1.0 : 1', 'shear 50°\\ncircle -> 2.7 : 1']
     """
-    x, y = _batch(images), _batch(masks)
-    count = min(n, len(x), len(y))
-    fig, axes = _grid(count, ncols=4)
-    for i, ax in enumerate(axes):
-        _show(ax, overlay(x[i], truth=y[i], alpha=alpha))
+    from helpers.augment import warp_numpy
+
+    x, y = _batch(image)[:1], _batch(mask)[:1]
+    height, width = x.shape[1:3]
+    fig, axes = _grid(len(angles), ncols=len(angles))
+    for ax, angle in zip(axes, angles):
+        m = shear_matrix(float(angle), height, width)[None]
+        sheared = warp_numpy(x, m, order=1, fill_mode="reflect")[0]
+        sheared_mask = warp_numpy(y, m, order=0, fill_mode="reflect")[0]
+        _show(ax, overlay(sheared, truth=sheared_mask, alpha=alpha),
+              f"shear {float(angle):g}°\ncircle -> {elongation(m[0]):.1f} : 1")
     _legend(fig, truth=True, pred=False)
     return fig
 
@@ -359,37 +489,163 @@ def plot_probability(image: Any, prob: Any, threshold: float = 0.5) -> Figure:
     axes[1].set(xticks=[], yticks=[])
     axes[1].set_title("P(membrane)", fontsize=9)
     fig.colorbar(im, ax=axes[1], fraction=0.046)
-    _show(axes[2], overlay(x, pred=p > threshold), f"membrane (p > {threshold:g})")
+    _show(axes[2], overlay(x, pred=p > threshold, alpha=OVERLAY_ALPHA), f"membrane (p > {threshold:g})")
     _legend(fig, truth=False, pred=True)
     return fig
 
 
-def plot_architecture(model, path: str | None = None, dpi: int = 60):
-    """Draw a model's layer graph with shapes, or explain why it cannot be drawn here.
+def unet_blocks(model) -> list[dict[str, Any]]:
+    """A U-Net's levels as blocks: the convolutions between two poolings or up-convolutions.
 
-    ``keras.utils.plot_model`` needs the Python package pydot and the Graphviz program
-    ``dot``. Where either is missing this returns a short Markdown note with the fix instead of
-    raising, so a notebook keeps running.
+    Walks ``model.layers`` in order. A pooling layer goes one level down, a transposed
+    convolution or upsampling one level up; the 3 x 3 convolutions in between form one block.
+    A final 1 x 1 convolution is the output block. Every layer's parameters are counted in the
+    block it feeds (an up-convolution's in the block above it), so the blocks' parameters add up
+    to ``model.count_params()``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A U-Net built from Keras layers (keras-unet's, or :func:`helpers.models.build_unet`).
+
+    Returns
+    -------
+    list of dict
+        In model order, each ``{"kind": "block" | "output", "level": int (0 = full resolution),
+        "shape": (height, width, channels) of its last layer, "convs": int, "params": int}``.
+
+    Examples
+    --------
+    >>> model = models.custom_unet((32, 32, 1), filters=4, num_layers=2)   # doctest: +SKIP
+    >>> [block["level"] for block in unet_blocks(model)]                   # doctest: +SKIP
+    [0, 1, 2, 1, 0, 0]
+    """
+    blocks: list[dict[str, Any]] = []
+    level, current, pending = 0, None, 0
+    for layer in model.layers:
+        kind, params = type(layer).__name__, int(layer.count_params())
+        shape = tuple(layer.output.shape)[1:] if len(layer.output.shape) == 4 else None
+        if kind in ("MaxPooling2D", "AveragePooling2D"):
+            level, current = level + 1, None
+        elif kind in ("Conv2DTranspose", "UpSampling2D"):
+            level, current = level - 1, None
+        if kind == "Conv2D" and shape is not None:
+            is_output = tuple(layer.kernel_size) == (1, 1)
+            if current is None or is_output:
+                current = {"kind": "output" if is_output else "block", "level": level, "shape": shape,
+                           "convs": 0, "params": pending}
+                blocks.append(current)
+                pending = 0
+            current["shape"], current["convs"] = shape, current["convs"] + 1
+            current["params"] += params
+        elif current is not None and kind not in ("Conv2DTranspose", "UpSampling2D"):
+            current["params"] += params
+        else:
+            pending += params
+    if blocks:
+        blocks[-1]["params"] += pending
+    return blocks
+
+
+def _compact(count: int) -> str:
+    """12 -> '12', 36928 -> '37 k', 7759521 -> '7.8 M'."""
+    return (f"{count / 1e6:.1f} M" if count >= 1e6 else f"{count / 1e3:.0f} k" if count >= 1e4 else
+            f"{count / 1e3:.1f} k" if count >= 1e3 else str(count))
+
+
+def _draw_u(model, blocks: list[dict[str, Any]]) -> Figure:
+    """The U drawing of :func:`plot_architecture`: one box per block, pools, up-convolutions, skips."""
+    from matplotlib.lines import Line2D
+
+    deepest = max(b["level"] for b in blocks)
+    bottom = next(i for i, b in enumerate(blocks) if b["level"] == deepest)
+    fig = Figure(figsize=(max(6.0, 1.05 * len(blocks) + 0.6), 1.0 * deepest + 2.3), layout="constrained")
+    ax = fig.subplots()
+    width, height = 0.9, 0.66
+    for i, block in enumerate(blocks):
+        y = -block["level"]
+        output = block["kind"] == "output"
+        ax.add_patch(Rectangle((i - width / 2, y - height / 2), width, height, linewidth=1.2,
+                               facecolor="#FFFFFF" if output else "#D9ECF7", edgecolor=TRAIN_COLOUR,
+                               linestyle="--" if output else "-"))
+        h, w, c = block["shape"]
+        what = "1×1 conv\n(output)" if output else f"{block['convs']} × 3×3 conv"
+        ax.text(i, y + 0.12, f"{h}×{w}×{c}", ha="center", va="center", fontsize=9, fontweight="bold")
+        ax.text(i, y - 0.15, f"{what}\n{_compact(block['params'])} params" if not output else what,
+                ha="center", va="center", fontsize=7, linespacing=1.05)
+        if i:
+            step = block["level"] - blocks[i - 1]["level"]
+            colour = PRED_ONLY if step > 0 else "#009E73" if step < 0 else "0.3"
+            ax.annotate("", xy=(i - width / 2, y), xytext=(i - 1 + width / 2, -blocks[i - 1]["level"]),
+                        arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.4))
+    for j in range(bottom + 1, len(blocks)):
+        level = blocks[j]["level"]
+        source = max((i for i in range(bottom) if blocks[i]["level"] == level), default=None)
+        if source is not None and blocks[j]["kind"] == "block":
+            ax.annotate("", xy=(j - width / 2, -level + 0.2), xytext=(source + width / 2, -level + 0.2),
+                        arrowprops=dict(arrowstyle="-|>", color="0.45", linestyle="--", linewidth=1.0))
+    ax.set(xlim=(-0.6, len(blocks) - 0.4), ylim=(-deepest - 0.5, 0.5), aspect="equal")
+    ax.set_axis_off()
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters. Each box: one level's output, "
+                 f"height × width × channels", fontsize=9)
+    handles = [Line2D([], [], color=PRED_ONLY, marker=">", label="max pool 2×2 (half the size)"),
+               Line2D([], [], color="#009E73", marker=">",
+                      label="up-conv 2×2 (double the size; parameters in the box it feeds)"),
+               Line2D([], [], color="0.45", linestyle="--", marker=">", label="skip connection (concatenated)")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
+def plot_architecture(model, path: str | None = None, dpi: int = 60, layout: str = "u"):
+    """Draw a U-Net as a compact "U" of its levels, or Keras' layer graph.
+
+    The default ``layout="u"`` draws one box per level (its output size and channels, its
+    convolutions and parameters) on the "U": down by max pooling, up by transposed convolutions,
+    with the skip connections across. It fits a notebook's width and needs only matplotlib.
+    ``layout="TB"`` or ``"LR"`` draws every layer with ``keras.utils.plot_model`` (top to
+    bottom or left to right), which needs the Python package pydot and the Graphviz program
+    ``dot``; where either is missing a short Markdown note with the fix is returned instead.
 
     Parameters
     ----------
     model
-        A Keras model.
+        A Keras model (a U-Net for ``layout="u"``: see :func:`unet_blocks`).
     path
-        Where to write the PNG; a temporary file by default.
+        Where to write the PNG (optional for ``"u"``; a temporary file for the graph by default).
     dpi
-        Resolution of the drawing (U-Nets are tall: keep it low).
+        Resolution of the written PNG.
+    layout
+        ``"u"`` (default), ``"TB"`` or ``"LR"`` (passed to ``plot_model`` as ``rankdir``).
 
     Returns
     -------
-    IPython.display.Image or IPython.display.Markdown
-        The drawing, or the note; either displays as the last expression of a cell.
+    matplotlib.figure.Figure, IPython.display.Image or IPython.display.Markdown
+        The U drawing; or the layer graph, or the note; each displays as the last expression of a
+        cell.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``layout``, or ``"u"`` for a model without 2-D convolutions.
 
     Examples
     --------
     >>> plot_architecture(model)                 # doctest: +SKIP
+    <Figure size 1000x620 with 1 Axes>
+    >>> plot_architecture(model, layout="LR")    # doctest: +SKIP
     <IPython.core.display.Image object>
     """
+    if layout not in ("u", "TB", "LR"):
+        raise ValueError(f"layout={layout!r}: use 'u' (the levels as a U), 'TB' or 'LR' (every layer).")
+    if layout == "u":
+        blocks = unet_blocks(model)
+        if not blocks:
+            raise ValueError(f"{model.name} has no Conv2D layers to draw as a U; try layout='TB'.")
+        fig = _draw_u(model, blocks)
+        if path:
+            fig.savefig(path, dpi=dpi)
+        return fig
+
     import shutil
     import tempfile
 
@@ -399,17 +655,17 @@ def plot_architecture(model, path: str | None = None, dpi: int = 60):
     fix = ("install Graphviz (`sudo apt-get install graphviz`, `brew install graphviz`, or "
            "`conda install graphviz`) and the Python package pydot, then run this cell again")
     if shutil.which("dot") is None:
-        return Markdown(f"**Note:** the architecture drawing needs the Graphviz program `dot`, which is "
+        return Markdown(f"**Note:** the layer graph needs the Graphviz program `dot`, which is "
                         f"not installed here; {fix}. The `summary()` above shows the same layers.")
     try:
         import pydot  # noqa: F401
     except ImportError:
-        return Markdown(f"**Note:** the architecture drawing needs pydot; {fix}.")
+        return Markdown(f"**Note:** the layer graph needs pydot; {fix}.")
     path = path or tempfile.mkstemp(suffix=".png")[1]
     try:
-        keras.utils.plot_model(model, to_file=path, show_shapes=True, dpi=dpi)
+        keras.utils.plot_model(model, to_file=path, show_shapes=True, dpi=dpi, rankdir=layout)
     except (ImportError, OSError) as error:
-        return Markdown(f"**Note:** could not draw the architecture ({error}); {fix}.")
+        return Markdown(f"**Note:** could not draw the layer graph ({error}); {fix}.")
     return Image(filename=path)
 
 
@@ -497,6 +753,7 @@ def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss
                     ax.plot(np.arange(1, len(data[key]) + 1), data[key], style, marker=".",
                             color=colour, label=f"{name} ({label})")
         ax.set(title=metric, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     return fig
 
@@ -560,4 +817,103 @@ def plot_seams(whole: Any, plain: Any, blended: Any, tile: int,
         if ax in axes[:, 1]:
             fig.colorbar(im, ax=list(axes[0] if cmap == "gray" else axes[1]), fraction=0.046,
                          label="P(membrane)" if cmap == "gray" else "absolute difference")
+    return fig
+
+
+def plot_compare(image: Any, truth: Any, a: Any, b: Any, names: tuple[str, str],
+                 window: tuple[int, int, int, int] | None = None,
+                 thresholds: tuple[float, float] | None = (0.5, 0.5)) -> Figure:
+    """Compare two models' predictions of one image, like with like, and show where each is right.
+
+    Panels, all cropped to ``window``: the image, the true membranes, model A's and model B's
+    prediction, and a difference map. With ``thresholds`` the predictions are shown as binary
+    masks (membrane white), each thresholded at its own value, e.g. the threshold chosen for
+    that model on validation images. With ``thresholds=None`` both are shown as probability
+    maps on one colour scale with a colour bar. The difference map always compares the
+    thresholded masks (at 0.5 when ``thresholds`` is None): where they disagree, blue marks
+    pixels model A gets right (and B wrong) against ``truth``, orange pixels model B gets right;
+    the legend counts both. Elsewhere it shows the true membranes in light gray on white, so the
+    coloured pixels can be placed.
+
+    Parameters
+    ----------
+    image
+        (H, W) or (H, W, 1) gray image in [0, 1].
+    truth
+        True mask of the image, (H, W) or (H, W, 1), 1 = membrane.
+    a, b
+        Membrane probabilities (or masks) of the same size from model A and model B.
+    names
+        Two short names, ``(name of A, name of B)``, used in titles and the legend.
+    window
+        ``(top, bottom, left, right)`` in pixels to zoom into; default: the whole image.
+        Thin membranes are only visible in a crop of about 100-200 pixels.
+    thresholds
+        ``(threshold of A, threshold of B)``: membrane where the probability is above it; or
+        ``None`` to show probability maps.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Five image axes (image, truth, A, B, difference), a colour bar when probability maps
+        are shown, and a legend for the difference colours.
+
+    Raises
+    ------
+    ValueError
+        ``image``, ``truth``, ``a`` and ``b`` are not one image each or differ in size, ``names``
+        or ``thresholds`` do not have two entries, or ``window`` lies outside the image.
+
+    Examples
+    --------
+    >>> truth = np.zeros((64, 64)); truth[30:33] = 1
+    >>> a, b = np.roll(truth, 1, axis=0), np.roll(truth, 4, axis=0)
+    >>> fig = plot_compare(truth, truth, a, b, names=("A", "B"), window=(16, 48, 16, 48))
+    >>> [ax.get_title() for ax in fig.axes[:4]]
+    ['image', 'truth', 'A: p > 0.5', 'B: p > 0.5']
+    >>> fig = plot_compare(truth, truth, a, b, names=("A", "B"), thresholds=None)
+    >>> len(fig.axes)  # five panels and a colour bar
+    6
+    """
+    maps = [np.asarray(m, dtype=np.float32) for m in (image, truth, a, b)]
+    maps = [m[..., 0] if m.ndim == 3 and m.shape[-1] == 1 else m for m in maps]
+    if any(m.ndim != 2 for m in maps) or len({m.shape for m in maps}) != 1:
+        raise ValueError(f"image, truth, a and b must be one image each, (H, W) or (H, W, 1), of the same "
+                         f"size; got {[m.shape for m in maps]} (pick one image of a batch, e.g. x_hold[0]).")
+    if len(names) != 2 or (thresholds is not None and len(thresholds) != 2):
+        raise ValueError(f"names {names!r} and thresholds {thresholds!r} need one entry per model, "
+                         f"e.g. names=('BCE + Jaccard', 'BCE'), thresholds=(0.4, 0.5).")
+    height, width = maps[0].shape
+    top, bottom, left, right = window or (0, height, 0, width)
+    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+        raise ValueError(f"window {window} must be (top, bottom, left, right) pixels inside the "
+                         f"{height}x{width} image, e.g. (0, {min(height, 128)}, 0, {min(width, 128)}).")
+    x, t, pa, pb = (m[top:bottom, left:right] for m in maps)
+    cut_a, cut_b = thresholds if thresholds is not None else (0.5, 0.5)
+    ma, mb, t = pa > cut_a, pb > cut_b, t > 0.5
+    a_right, b_right = (ma != mb) & (ma == t), (ma != mb) & (mb == t)
+    diff = np.repeat(np.where(t, 0.75, 1.0)[..., None], 3, axis=-1)  # light gray: true membrane
+    diff[a_right], diff[b_right] = to_rgb(TRAIN_COLOUR), to_rgb(VAL_COLOUR)
+    if thresholds is None:
+        shown = [(pa, f"{names[0]}: P(membrane)"), (pb, f"{names[1]}: P(membrane)")]
+    else:
+        shown = [(ma, f"{names[0]}: p > {cut_a:g}"), (mb, f"{names[1]}: p > {cut_b:g}")]
+    cmap = "viridis" if thresholds is None else "gray"
+    panels = [(x, "image", "gray"), (t, "truth", "gray")] + [(m, title, cmap) for m, title in shown]
+    fig = Figure(figsize=(5 * PANEL + 0.8 * (thresholds is None), PANEL + 0.6), layout="constrained")
+    axes = fig.subplots(1, 5)
+    for ax, (panel, title, cmap) in zip(axes, panels):
+        im = ax.imshow(panel.astype(np.float32), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+    axes[4].imshow(diff, interpolation="nearest")
+    axes[4].set_title("where they disagree", fontsize=9)
+    for ax in axes:
+        ax.set(xticks=[], yticks=[])
+    if thresholds is None:
+        fig.colorbar(im, ax=list(axes[2:4]), fraction=0.046, label="P(membrane)")
+    labels = [(TRAIN_COLOUR, f"{names[0]} right, {names[1]} wrong: {a_right.sum()} px"),
+              (VAL_COLOUR, f"{names[1]} right, {names[0]} wrong: {b_right.sum()} px"),
+              ((0.75, 0.75, 0.75), "true membrane (where they agree)")]
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="black", linewidth=0.3, label=text) for c, text in labels],
+               loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return fig

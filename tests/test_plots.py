@@ -32,8 +32,9 @@ def test_plot_imgs_grid(n, channels):
     y = (images(n) > 0.5).astype(np.float32)
     fig = plots.plot_imgs(x, y, images(n))
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == n * 4
+    assert len(image_axes(fig)) == n * 4 and len(fig.axes) == n * 4 + 1  # and the colour bar
     assert [ax.get_title() for ax in fig.axes[:4]] == ["original", "ground truth", "prediction", "overlay"]
+    assert fig.axes[-1].get_xlabel() == "P(membrane)"  # under the prediction column
     shown = fig.axes[0].images[0].get_array()
     assert shown.shape == ((32, 32) if channels == 1 else (32, 32, 3))
 
@@ -41,7 +42,8 @@ def test_plot_imgs_grid(n, channels):
 def test_plot_imgs_partial_inputs_n_and_single_image():
     x = images(5)
     assert len(plots.plot_imgs(x).axes) == 5
-    assert len(plots.plot_imgs(x, predictions=images(5), n=2).axes) == 2 * 3
+    assert len(plots.plot_imgs(x, predictions=images(5), n=2).axes) == 2 * 3 + 1  # a colour bar
+    assert len(plots.plot_imgs(x, x > 0.5).axes) == 5 * 3  # no probabilities, no colour bar
     single = plots.plot_imgs(x[0], x[0] > 0.5)  # (H, W, C) image and its mask
     assert len(single.axes) == 3
     titled = plots.plot_imgs(x[:2], x[:2] > 0.5, titles=["slice 20", "slice 21"])
@@ -67,8 +69,8 @@ def test_plot_imgs_overlay_uses_threshold():
     prob = np.full((1, 4, 4, 1), 0.6, np.float32)
     high = plots.plot_imgs(x, predictions=prob, threshold=0.7, overlay_alpha=1.0)
     low = plots.plot_imgs(x, predictions=prob, threshold=0.5, overlay_alpha=1.0)
-    assert np.all(high.axes[-1].images[0].get_array() == 0)
-    np.testing.assert_allclose(low.axes[-1].images[0].get_array()[0, 0], to_rgb(plots.PRED_ONLY))
+    assert np.all(image_axes(high)[-1].images[0].get_array() == 0)
+    np.testing.assert_allclose(image_axes(low)[-1].images[0].get_array()[0, 0], to_rgb(plots.PRED_ONLY))
 
 
 def test_plot_history_train_and_validation():
@@ -118,6 +120,107 @@ def test_plot_augmented_batch(n, expected):
     fig = plots.plot_augmented_batch(x, x[..., :1] > 0.5, n=n)
     assert len(image_axes(fig)) == len(fig.axes) == expected
     assert fig.axes[0].images[0].get_array().shape == (32, 32, 3)
+    assert all(ax.get_title() == "" for ax in fig.axes)  # the batch may hold untransformed pairs: no claim
+    titled = plots.plot_augmented_batch(x, x[..., :1] > 0.5, n=n, original=(x[0], x[0, ..., :1] > 0.5))
+    assert [ax.get_title() for ax in titled.axes] == ["original"] + [f"augmented {i + 1}" for i in range(expected)]
+
+
+def test_plot_augmented_batch_original_first_and_own_titles():
+    x, y = images(3), (images(3) > 0.5).astype(np.float32)
+    fig = plots.plot_augmented_batch(x, y, titles=["flipped", "rotated", "sheared"], original=(x[0, ..., 0], y[0]))
+    assert [ax.get_title() for ax in fig.axes] == ["original", "flipped", "rotated", "sheared"]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(),
+                               plots.overlay(x[0], truth=y[0], alpha=0.6))
+    with pytest.raises(ValueError, match="titles"):
+        plots.plot_augmented_batch(x, y, titles=["only one"])
+
+
+def test_shear_matrix_is_the_shear_the_augmentation_draws():
+    from helpers import augment
+
+    args = augment._parse_args(dict(shear_range=50.0))
+    drawn = augment.random_matrices(np.random.default_rng(3), 1, 32, 48, args)[0]
+    replay = np.random.default_rng(3)
+    replay.uniform(0.0, 0.0, 1)  # the rotation angle, drawn first (range 0 here)
+    angle = replay.uniform(-50.0, 50.0, 1)[0]
+    np.testing.assert_allclose(plots.shear_matrix(angle, 32, 48), drawn, atol=1e-9)
+    assert plots.elongation(plots.shear_matrix(0, 8, 8)) == pytest.approx(1.0)
+    assert plots.elongation(plots.shear_matrix(50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
+    assert plots.elongation(plots.shear_matrix(-50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
+
+
+def test_plot_shear_titles_and_warped_mask():
+    mask = np.zeros((32, 32, 1), np.float32)
+    mask[14:18] = 1  # a horizontal membrane: the shear moves each column up or down by its own amount
+    fig = plots.plot_shear(np.full((32, 32), 0.5, np.float32), mask, angles=(0, 50))
+    assert [ax.get_title() for ax in image_axes(fig)] == ["shear 0°\ncircle -> 1.0 : 1", "shear 50°\ncircle -> 2.7 : 1"]
+    straight, slanted = (ax.images[0].get_array() for ax in image_axes(fig))
+    np.testing.assert_allclose(straight, plots.overlay(np.full((32, 32, 1), 0.5), truth=mask, alpha=0.6))
+    coloured = lambda rgb: ~np.isclose(rgb, 0.5).all(axis=-1)  # noqa: E731
+    assert coloured(straight)[:, 0].tolist() == coloured(straight)[:, -1].tolist()  # same rows left and right
+    assert coloured(slanted)[:, 0].tolist() != coloured(slanted)[:, -1].tolist()    # slanted
+
+
+def test_plot_history_baselines_as_dotted_lines():
+    history = {"loss": [0.7, 0.5], "accuracy": [0.3, 0.7], "val_accuracy": [0.2, 0.8]}
+    fig = plots.plot_history(history, baselines={"accuracy": {"train: all cell": 0.77,
+                                                              "validation: all cell": 0.8}})
+    lines = fig.axes[1].lines
+    assert [line.get_label() for line in lines] == ["train", "validation", "train: all cell", "validation: all cell"]
+    assert lines[2].get_ydata() == pytest.approx([0.77, 0.77]) and lines[2].get_linestyle() == ":"
+    assert lines[2].get_color() == lines[0].get_color() and lines[3].get_color() == lines[1].get_color()
+    assert len(fig.axes[0].lines) == 1  # loss: no baseline
+    single = plots.plot_history(history, metrics=["accuracy"], baselines={"accuracy": 0.5})
+    assert single.axes[0].lines[-1].get_label() == "baseline"
+    assert all(float(tick).is_integer() for tick in single.axes[0].get_xticks())  # epochs are whole
+    with pytest.raises(ValueError, match="dice"):
+        plots.plot_history(history, baselines={"dice": 0.5})
+
+
+@pytest.fixture(scope="module")
+def small_unet():
+    from helpers import models
+
+    return models.custom_unet((32, 32, 1), filters=4, num_layers=2, use_batch_norm=False)
+
+
+def test_unet_blocks_levels_shapes_and_parameters(small_unet):
+    blocks = plots.unet_blocks(small_unet)
+    assert [b["level"] for b in blocks] == [0, 1, 2, 1, 0, 0]
+    assert [b["shape"] for b in blocks] == [(32, 32, 4), (16, 16, 8), (8, 8, 16), (16, 16, 8), (32, 32, 4),
+                                            (32, 32, 1)]
+    assert [b["kind"] for b in blocks] == ["block"] * 5 + ["output"]
+    assert sum(b["params"] for b in blocks) == small_unet.count_params()
+
+
+def test_plot_architecture_u_fits_the_notebook(small_unet, tmp_path):
+    fig = plots.plot_architecture(small_unet, path=tmp_path / "u.png")
+    assert isinstance(fig, Figure)
+    width, height = fig.get_size_inches()
+    assert width <= 11 and height <= 6  # one notebook width, not a 3677-pixel chain
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    assert "8×8×16" in texts and texts.count("32×32×4") == 2
+    arrows = [text.arrow_patch for text in fig.axes[0].texts if getattr(text, "arrow_patch", None)]
+    skips = [arrow for arrow in arrows if arrow.get_linestyle() == "--"]
+    assert len(arrows) == 5 + 2  # block to block, and the skips
+    assert len(skips) == 2  # one per level above the bottleneck
+    assert (tmp_path / "u.png").stat().st_size > 0
+
+
+def test_plot_architecture_graph_layout_left_to_right(small_unet, monkeypatch, tmp_path):
+    import keras
+
+    calls = []
+    def plot_model(model, to_file, **kwargs):
+        calls.append(kwargs)
+        Figure(figsize=(1, 1)).savefig(to_file)
+
+    monkeypatch.setattr(keras.utils, "plot_model", plot_model)
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/dot")
+    plots.plot_architecture(small_unet, path=str(tmp_path / "graph.png"), layout="LR")
+    assert calls and calls[0]["rankdir"] == "LR" and calls[0]["show_shapes"]
+    with pytest.raises(ValueError, match="layout"):
+        plots.plot_architecture(small_unet, layout="sideways")
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (32, 32, 1), (32, 32, 3)])
@@ -161,13 +264,14 @@ def test_plot_imgs_names_two_models():
     a = np.zeros((1, 8, 8, 1), np.float32); a[0, :, :4] = 1
     b = np.zeros((1, 8, 8, 1), np.float32); b[0, :4] = 0.9
     fig = plots.plot_imgs(np.zeros((1, 8, 8, 1)), a, b, names=("Jaccard", "BCE"))
-    assert [ax.get_title() for ax in fig.axes] == ["original", "Jaccard", "BCE", "overlay"]
+    assert [ax.get_title() for ax in image_axes(fig)] == ["original", "Jaccard", "BCE", "overlay"]
     legend = [text.get_text() for text in fig.legends[0].get_texts()]
     assert legend == ["membrane: both", "Jaccard only", "BCE only"]
     colours = fig.axes[3].images[0].get_array()
-    assert colours[0, 0].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.BOTH)))
-    assert colours[7, 0].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.TRUTH_ONLY)))
-    assert colours[0, 7].tolist() == pytest.approx(0.5 * np.array(to_rgb(plots.PRED_ONLY)))
+    alpha = plots.OVERLAY_ALPHA
+    assert colours[0, 0].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.BOTH)))
+    assert colours[7, 0].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.TRUTH_ONLY)))
+    assert colours[0, 7].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.PRED_ONLY)))
 
 
 def test_plot_seams_differences_and_tile_edges():
