@@ -9,7 +9,8 @@ ISBI data), ``augment`` (training batches), ``models``, ``losses``, ``metrics``,
 fit, checkpoints), ``live`` (the training view), ``runs`` (a run's history and scores), ``tiles``
 and ``predict`` (any image size), ``evaluate`` (scores), ``plots``, ``memory``; ``workflow``
 (train, predict and evaluate folders of your own images) backs the command line ``cli``, and
-``runner`` executes the notebooks headless (``make run``).
+``runner`` executes the notebooks headless (``make run``); ``exercises`` checks the notebooks'
+exercises.
 
 Conventions used throughout: images are float32 NHWC in [0, 1]; masks are float32 NHWC with
 1 = membrane (the positive class) and 0 = cell interior; models output one sigmoid channel,

@@ -94,7 +94,8 @@ NO_AUGMENTATION: dict[str, Any] = dict(
 #: The U-Net paper's elastic deformation (Ronneberger et al. 2015, section 3.1): random displacement
 #: vectors on a coarse 3 x 3 grid, drawn from a Gaussian with 10 pixels standard deviation,
 #: interpolated smoothly (bicubic) to every pixel. Add it to any ``data_gen_args``:
-#: ``{**augment.DEFAULT_ARGS, **augment.ELASTIC}``.
+#: ``{**augment.DEFAULT_ARGS, **augment.ELASTIC}``. The grid spans each image of the batch: with
+#: ``crop_size`` that is the tile, so for tiles a quarter of the slice's side scale ``elastic_std`` by 1/4.
 ELASTIC: dict[str, Any] = dict(elastic_std=10.0, elastic_grid=3)
 
 FILL_MODES = ("reflect", "wrap", "nearest")
