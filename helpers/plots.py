@@ -758,6 +758,16 @@ def plot_histories(histories: Mapping[str, Any], metrics: Sequence[str] = ("loss
     return fig
 
 
+def _window(window: tuple[int, int, int, int] | None, height: int, width: int,
+            example: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``window`` (top, bottom, left, right) checked to lie inside the image; None = the whole image."""
+    top, bottom, left, right = window or (0, height, 0, width)
+    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+        raise ValueError(f"window {window} must be (top, bottom, left, right) pixels inside the "
+                         f"{height}x{width} image, e.g. {example}.")
+    return top, bottom, left, right
+
+
 def plot_seams(whole: Any, plain: Any, blended: Any, tile: int,
                window: tuple[int, int, int, int] | None = None) -> Figure:
     """Show where tiled predictions differ from a whole-image prediction: the seams.
@@ -793,10 +803,7 @@ def plot_seams(whole: Any, plain: Any, blended: Any, tile: int,
         raise ValueError(f"whole, plain and blended must have the same size; got "
                          f"{[m.shape for m in maps]}.")
     height, width = maps[0].shape
-    top, bottom, left, right = window or (0, height, 0, width)
-    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
-        raise ValueError(f"window {window} must be (top, bottom, left, right) pixels inside the "
-                         f"{height}x{width} image, e.g. ({tile - 32}, {tile + 32}, {tile - 32}, {tile + 32}).")
+    top, bottom, left, right = _window(window, height, width, example=(tile - 32, tile + 32, tile - 32, tile + 32))
     crop = [m[top:bottom, left:right] for m in maps]
     diffs = [np.abs(crop[1] - crop[0]), np.abs(crop[2] - crop[0])]
     vmax = max(float(max(d.max() for d in diffs)), 1e-6)
@@ -883,11 +890,8 @@ def plot_compare(image: Any, truth: Any, a: Any, b: Any, names: tuple[str, str],
     if len(names) != 2 or (thresholds is not None and len(thresholds) != 2):
         raise ValueError(f"names {names!r} and thresholds {thresholds!r} need one entry per model, "
                          f"e.g. names=('BCE + Jaccard', 'BCE'), thresholds=(0.4, 0.5).")
-    height, width = maps[0].shape
-    top, bottom, left, right = window or (0, height, 0, width)
-    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
-        raise ValueError(f"window {window} must be (top, bottom, left, right) pixels inside the "
-                         f"{height}x{width} image, e.g. (0, {min(height, 128)}, 0, {min(width, 128)}).")
+    top, bottom, left, right = _window(window, *maps[0].shape,
+                                       example=(0, min(maps[0].shape[0], 128), 0, min(maps[0].shape[1], 128)))
     x, t, pa, pb = (m[top:bottom, left:right] for m in maps)
     cut_a, cut_b = thresholds if thresholds is not None else (0.5, 0.5)
     ma, mb, t = pa > cut_a, pb > cut_b, t > 0.5
