@@ -465,6 +465,14 @@ def _warp_dense(images: tf.Tensor, matrices: tf.Tensor, fields: tf.Tensor, inter
     return top * (1 - wy) + bottom * wy
 
 
+def _plain_tf(function):
+    """Trace ``function`` as written: it has no Python control flow on tensors, so AutoGraph's source
+    rewriting is not needed (it costs tracing time and, on Python 3.13, DeprecationWarnings from gast)."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(function)
+
+
 def get_augmented(
     x: np.ndarray,
     y: np.ndarray,
@@ -592,7 +600,7 @@ def get_augmented(
             )
             return pair[..., :channels], pair[..., channels:]
 
-        ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(_plain_tf(crop), num_parallel_calls=tf.data.AUTOTUNE)
 
     ds = ds.batch(batch_size, drop_remainder=repeat)
 
@@ -618,5 +626,5 @@ def get_augmented(
         masks = _warp(masks, transforms, "NEAREST", args["fill_mode"])
         return images, masks
 
-    ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate().map(_plain_tf(augment), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
