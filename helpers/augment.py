@@ -399,7 +399,8 @@ class AugmentedBatches(_pydataset_base()):
         if not self.repeat and not 0 <= index < self.num_batches:
             raise IndexError(index)
         positions = range(index * b, min((index + 1) * b, n if not self.repeat else (index + 1) * b))
-        picks = np.array([self._order(p // n)[p % n] for p in positions])
+        orders = {epoch: self._order(epoch) for epoch in {p // n for p in positions}}  # one shuffle per epoch
+        picks = np.array([orders[p // n][p % n] for p in positions])
         rng = np.random.default_rng([self.seed, 2, index])
         images, masks = self.x[picks], self.y[picks]
         if self.crop is not None:

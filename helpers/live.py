@@ -23,7 +23,6 @@ from typing import Any
 import keras
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from helpers import plots
 from helpers.runs import as_history
@@ -101,12 +100,7 @@ class LiveView(keras.callbacks.Callback):
         fig.subplots_adjust(left=0.05, right=0.96, bottom=0.2, top=0.86, wspace=0.35)
         axes = fig.subplots(1, len(names) + 3)
         for ax, name in zip(axes, names):
-            for key, label, colour in ((name, "train", plots.TRAIN_COLOUR), (f"val_{name}", "validation", plots.VAL_COLOUR)):
-                if key in history:
-                    ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker=".", label=label, color=colour)
-            ax.set(title=name, xlabel="epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(fontsize=8)
+            plots.draw_curves(ax, history, name)
         tile, truth, prob = axes[len(names):]
         tile.imshow(self.image[..., 0] if self.image.shape[-1] == 1 else self.image, cmap="gray")
         truth.imshow(self.truth[..., 0], cmap="gray", vmin=0, vmax=1)

@@ -230,18 +230,33 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None,
     fig = Figure(figsize=(3.6 * len(names), 3.0), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
-        for key, label, colour in ((name, "train", TRAIN_COLOUR), (f"val_{name}", "validation", VAL_COLOUR)):
-            if key in data:
-                ax.plot(np.arange(1, len(data[key]) + 1), data[key], marker=".", label=label, color=colour)
-        levels = baselines.get(name, {})
-        for label, value in (levels.items() if isinstance(levels, Mapping) else [("baseline", levels)]):
-            colour = (TRAIN_COLOUR if label.startswith("train") else VAL_COLOUR if label.startswith("val")
-                      else "0.45")
-            ax.axhline(float(value), color=colour, linestyle=":", linewidth=1.5, label=label)
-        ax.set(title=name, xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        draw_curves(ax, data, name, baselines.get(name, {}))
     return fig
+
+
+def draw_curves(ax, history: Mapping[str, Any], name: str,
+                baselines: float | Mapping[str, float] | None = None) -> None:
+    """Draw one metric's training and validation curves (and dotted baselines) into ``ax``.
+
+    Shared by :func:`plot_history` and the live training view (:class:`helpers.live.LiveView`).
+
+    Examples
+    --------
+    >>> ax = Figure().subplots()
+    >>> draw_curves(ax, {"loss": [0.7, 0.5], "val_loss": [0.8, 0.6]}, "loss")
+    >>> len(ax.lines)
+    2
+    """
+    for key, label, colour in ((name, "train", TRAIN_COLOUR), (f"val_{name}", "validation", VAL_COLOUR)):
+        if key in history:
+            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker=".", label=label, color=colour)
+    levels = baselines if baselines is not None else {}
+    for label, value in (levels.items() if isinstance(levels, Mapping) else [("baseline", levels)]):
+        colour = TRAIN_COLOUR if label.startswith("train") else VAL_COLOUR if label.startswith("val") else "0.45"
+        ax.axhline(float(value), color=colour, linestyle=":", linewidth=1.5, label=label)
+    ax.set(title=name, xlabel="epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
 
 
 def plot_threshold_curve(table_or_thresholds: Any, scores: Any = None,
