@@ -374,13 +374,14 @@ class AugmentedBatches(_pydataset_base()):
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, args: dict[str, Any],
                  seed: int = 0, crop: tuple[int, int] | None = None, shuffle: bool = True,
-                 repeat: bool = True, workers: int | None = None):
+                 repeat: bool = True, workers: int | None = None, weights: bool = False):
         import os
 
         super().__init__(workers=workers or min(8, os.cpu_count() or 1), use_multiprocessing=False,
                          max_queue_size=16)
         self.x, self.y, self.batch_size, self.args = x, y, batch_size, args
         self.seed, self.crop, self.shuffle, self.repeat = seed, crop, shuffle, repeat
+        self.weights = weights  # y's last channel is a weight map: yield (x, y, w)
 
     @property
     def num_batches(self) -> int | None:
@@ -394,7 +395,11 @@ class AugmentedBatches(_pydataset_base()):
         n = len(self.x)
         return np.random.default_rng([self.seed, 1, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        images, masks = self._pair(index)
+        return (images, masks[..., :-1], masks[..., -1]) if self.weights else (images, masks)
+
+    def _pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         n, b = len(self.x), self.batch_size
         if not self.repeat and not 0 <= index < self.num_batches:
             raise IndexError(index)
@@ -484,6 +489,7 @@ def get_augmented(
     shuffle: bool = True,
     repeat: bool = True,
     pipeline: str = "auto",
+    weights: np.ndarray | None = None,
 ) -> tf.data.Dataset | AugmentedBatches:
     """Randomly transformed (image, mask) batches for ``model.fit``, made in the tf.data graph.
 
@@ -527,12 +533,18 @@ def get_augmented(
     pipeline : {"auto", "tf.data", "numpy"}
         ``"auto"``: tf.data where TensorFlow is installed, else the NumPy pipeline
         (:class:`AugmentedBatches`, e.g. on a Colab TPU runtime).
+    weights : np.ndarray, optional
+        Per-pixel weight maps, (N, H, W) or (N, H, W, 1), e.g. :func:`helpers.weights.weight_maps`.
+        They are cropped and warped with the masks (nearest-neighbour, so each weight stays on
+        its pixel) and come out as a third element, the ``sample_weight`` of a loss such as
+        :class:`helpers.losses.WeightedBCE`.
 
     Returns
     -------
     tf.data.Dataset or AugmentedBatches
         Elements ``(images, masks)``, float32, shapes (B, H, W, C) and (B, H, W, C_mask)
-        (H, W = ``crop_size`` when given). Both are iterable (``next(iter(ds))``) and accepted by
+        (H, W = ``crop_size`` when given); with ``weights``, ``(images, masks, weights)``,
+        the weights (B, H, W). Both are iterable (``next(iter(ds))``) and accepted by
         ``model.fit``; ``np.asarray`` turns a batch into NumPy arrays.
 
     Raises
@@ -562,6 +574,13 @@ def get_augmented(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if weights is not None:  # carried as the masks' last channel, split off at the end
+        weights = np.asarray(weights, dtype=np.float32)
+        weights = weights[..., None] if weights.ndim == 3 else weights
+        if weights.shape != (*y.shape[:3], 1):
+            raise ValueError(f"weights must be (N, H, W) like the masks {y.shape[:3]}, got {weights.shape}; "
+                             "make them with helpers.weights.weight_maps(masks).")
+        y = np.concatenate([y, weights], axis=-1)
     n, height, width, channels = x.shape
     if crop_size is not None:
         crop_h, crop_w = (crop_size, crop_size) if np.isscalar(crop_size) else crop_size
@@ -579,7 +598,8 @@ def get_augmented(
         pipeline = "tf.data" if importlib.util.find_spec("tensorflow") else "numpy"
     if pipeline == "numpy":
         crop = (crop_h, crop_w) if crop_size is not None else None
-        return AugmentedBatches(x, y, batch_size, args, seed=seed, crop=crop, shuffle=shuffle, repeat=repeat)
+        return AugmentedBatches(x, y, batch_size, args, seed=seed, crop=crop, shuffle=shuffle, repeat=repeat,
+                                weights=weights is not None)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -628,4 +648,6 @@ def get_augmented(
         return images, masks
 
     ds = ds.enumerate().map(_plain_tf(augment), num_parallel_calls=tf.data.AUTOTUNE)
+    if weights is not None:
+        ds = ds.map(_plain_tf(lambda images, masks: (images, masks[..., :-1], masks[..., -1])))
     return ds.prefetch(tf.data.AUTOTUNE)

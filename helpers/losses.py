@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["jaccard_loss", "dice_loss", "bce_jaccard_loss"]
+__all__ = ["jaccard_loss", "dice_loss", "bce_jaccard_loss", "bce_dice_loss", "WeightedBCE"]
 
 
 def _as_float32(y_true, y_pred):
@@ -162,3 +162,94 @@ def bce_jaccard_loss(y_true, y_pred, smooth: float = 1.0):
     y_true, y_pred = _as_float32(y_true, y_pred)
     bce = ops.mean(ops.binary_crossentropy(y_true, y_pred), axis=_image_axes(y_pred))
     return bce + jaccard_loss(y_true, y_pred, smooth=smooth)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def bce_dice_loss(y_true, y_pred, smooth: float = 1.0):
+    """Binary cross-entropy (mean over each image's pixels) plus :func:`dice_loss`.
+
+    Parameters
+    ----------
+    y_true, y_pred : tensor
+        True masks in {0, 1} and predicted probabilities, ``(batch, H, W, C)``.
+    smooth : float, default 1.0
+        Smoothing term of the Dice part.
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[1.0], [0.0]]]])
+    >>> round(float(bce_dice_loss(t, t)[0]), 4)
+    0.0
+    """
+    y_true, y_pred = _as_float32(y_true, y_pred)
+    bce = ops.mean(ops.binary_crossentropy(y_true, y_pred), axis=_image_axes(y_pred))
+    return bce + dice_loss(y_true, y_pred, smooth=smooth)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class WeightedBCE(keras.losses.Loss):
+    r"""Pixel-weighted binary cross-entropy, optionally plus the (unweighted) Jaccard loss.
+
+    The weights are the U-Net paper's weight map (:mod:`helpers.weights`), one per pixel, given
+    to ``fit`` as the dataset's third element, ``(images, masks, weight_maps)``, which
+    ``augment.get_augmented(..., weights=...)`` makes. Per image the loss is
+
+    .. math:: \frac{\sum_x w(x)\,\mathrm{BCE}(x)}{\sum_x 1} \; [+ \; \mathrm{Jaccard}]
+
+    and Keras averages it over the batch. Without weights (validation data, ``evaluate``) every
+    pixel weighs 1: plain BCE (+ Jaccard), so validation losses stay comparable across recipes.
+
+    Keras' own ``Loss`` multiplies its *per-image* result by ``sample_weight``; a weight per
+    pixel has to act inside the per-pixel sum, so this class takes the weights itself
+    (``__call__`` is overridden; ``call`` is the unweighted loss).
+
+    Parameters
+    ----------
+    jaccard : float, default 0.0
+        Factor of :func:`jaccard_loss` added to each image's weighted BCE (1.0: border-weighted
+        BCE + Jaccard).
+    name : str, optional
+        Loss name in the history (default ``"weighted_bce"`` or ``"weighted_bce_jaccard"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((1, 2, 2, 1), "float32"); p = np.full_like(t, 0.5)
+    >>> w = np.array([[[1.0, 3.0], [1.0, 3.0]]], "float32")
+    >>> round(float(WeightedBCE()(t, p, w)), 4)    # 2 x ln 2
+    1.3863
+    >>> model.compile(optimizer="adam", loss=WeightedBCE(jaccard=1.0))   # doctest: +SKIP
+    """
+
+    def __init__(self, jaccard: float = 0.0, name: str | None = None, **kwargs):
+        kwargs.pop("reduction", None)
+        super().__init__(name=name or ("weighted_bce_jaccard" if jaccard else "weighted_bce"), **kwargs)
+        self.jaccard = float(jaccard)
+
+    def _per_image(self, y_true, y_pred, pixel_weights=None):
+        y_true, y_pred = _as_float32(y_true, y_pred)
+        bce = ops.binary_crossentropy(y_true, y_pred)  # per pixel and channel: (batch, H, W, C)
+        if pixel_weights is not None:
+            pixel_weights = ops.cast(ops.convert_to_tensor(pixel_weights), "float32")
+            if len(pixel_weights.shape) == len(bce.shape) - 1:  # (batch, H, W): one weight per pixel
+                pixel_weights = ops.expand_dims(pixel_weights, axis=-1)
+            bce = bce * pixel_weights
+        loss = ops.mean(bce, axis=_image_axes(bce))
+        if self.jaccard:
+            loss = loss + self.jaccard * jaccard_loss(y_true, y_pred)
+        return loss
+
+    def call(self, y_true, y_pred):
+        return self._per_image(y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.mean(self._per_image(y_true, y_pred, sample_weight))
+
+    def get_config(self) -> dict:
+        return {"jaccard": self.jaccard, "name": self.name}
