@@ -14,6 +14,10 @@ Each benchmark runs both recipes in the same process on the same machine and ret
 ``accuracy``
     held-out scores at an equal training budget: 128-px downscale + ImageDataGenerator + BCE
     (the original) against full-resolution random crops + BCE-Jaccard + tiled prediction.
+``recipe``
+    which training recipe (loss, border weights, batch norm, initialisation, learning rate) gives
+    the best held-out V_rand at the ``cpu`` profile's budget, over several seeds; not run by
+    default (about 75 minutes on 2 CPU cores): ``python -m benchmarks recipe``.
 ``live``
     the per-epoch cost of the live training view (:class:`helpers.live.LiveView`) against the
     ``cpu`` profile's epochs of both notebooks.
@@ -24,4 +28,6 @@ Examples
 ``python -m benchmarks augment --quick``  one benchmark, tiny sizes (a smoke test)
 """
 
-BENCHMARKS = ("augment", "train", "accuracy", "live")
+BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe")
+#: What ``python -m benchmarks`` runs when no name is given (the recipe benchmark takes too long).
+DEFAULT = ("augment", "train", "accuracy", "live")

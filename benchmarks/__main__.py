@@ -1,6 +1,6 @@
-"""``python -m benchmarks [augment] [train] [accuracy] [--quick]``: run and print the benchmarks.
+"""``python -m benchmarks [augment] [train] [accuracy] [live] [recipe] [--quick]``: run and print them.
 
-With no names all three run. Each prints a Markdown table, the time it took and the machine's
+With no names all but ``recipe`` run. Each prints a Markdown table, the time it took and the machine's
 load average before and after (other processes sharing the CPU slow both recipes alike, but
 make the absolute numbers noisy).
 """
@@ -12,13 +12,13 @@ import importlib
 import os
 import time
 
-from benchmarks import BENCHMARKS, common
+from benchmarks import BENCHMARKS, DEFAULT, common
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run, any of {', '.join(BENCHMARKS)} (default: all)")
+                        help=f"benchmarks to run, any of {', '.join(BENCHMARKS)} (default: {' '.join(DEFAULT)})")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes: checks that everything runs; the numbers mean nothing")
     parser.add_argument("--data-dir", help="ISBI 2012 folder (default: UNET_DATA_DIR or the cache)")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CPU: {info['cpu']} · {info['cores']} cores · GPU: {info['gpu']} · "
           f"Python {info['python']} · Keras {info['keras']} on {info['backend']} "
           f"{info.get('tensorflow') or info.get('jax')}")
-    for name in args.names or BENCHMARKS:
+    for name in args.names or DEFAULT:
         module = importlib.import_module(f"benchmarks.{name}")
         before, start = common.load_average(), time.perf_counter()
         kwargs = {"verbose": args.verbose} if name == "accuracy" else {}

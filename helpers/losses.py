@@ -26,7 +26,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["jaccard_loss", "dice_loss", "bce_jaccard_loss", "bce_dice_loss", "WeightedBCE"]
+__all__ = ["jaccard_loss", "dice_loss", "bce_jaccard_loss", "bce_dice_loss", "WeightedBCE", "LOSS_NAMES",
+           "WEIGHTED_LOSSES", "by_name"]
 
 
 def _as_float32(y_true, y_pred):
@@ -253,3 +254,41 @@ class WeightedBCE(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {"jaccard": self.jaccard, "name": self.name}
+
+
+#: The training losses the command line and the recipe benchmark offer, by name. The weighted ones
+#: need the weight maps as ``sample_weight`` (``augment.get_augmented(..., weights=...)``).
+LOSS_NAMES = ("bce", "jaccard", "bce_jaccard", "bce_dice", "weighted_bce", "weighted_bce_jaccard")
+WEIGHTED_LOSSES = ("weighted_bce", "weighted_bce_jaccard")
+
+
+def by_name(name: str):
+    """The loss called ``name`` (one of :data:`LOSS_NAMES`), ready for ``model.compile``.
+
+    Parameters
+    ----------
+    name : str
+        ``"bce"`` (Keras' binary cross-entropy), ``"jaccard"``, ``"bce_jaccard"``, ``"bce_dice"``,
+        ``"weighted_bce"`` or ``"weighted_bce_jaccard"`` (:class:`WeightedBCE`).
+
+    Returns
+    -------
+    str, callable or keras.losses.Loss
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> by_name("weighted_bce_jaccard").jaccard
+    1.0
+    """
+    table = {"bce": "binary_crossentropy", "jaccard": jaccard_loss, "bce_jaccard": bce_jaccard_loss,
+             "bce_dice": bce_dice_loss}
+    if name in table:
+        return table[name]
+    if name in WEIGHTED_LOSSES:
+        return WeightedBCE(jaccard=1.0 if name.endswith("jaccard") else 0.0)
+    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}.")

@@ -72,3 +72,41 @@ def test_live_benchmark(parts):
     assert list(table.columns) == live.COLUMNS and len(table) == 2
     assert (table[["epoch_s", "view_s", "overhead_pct"]] > 0).all().all()
     np.testing.assert_allclose(table["overhead_pct"], 100 * table["view_s"] / table["epoch_s"], rtol=0.05)
+
+
+def test_recipe_benchmark(parts, tmp_path):
+    from benchmarks import recipe
+
+    results = tmp_path / "recipe.jsonl"
+    variants = ("border-weighted BCE + Jaccard", "cosine decay from 1e-3")
+    kwargs = dict(data=parts, results=results, seeds=(1,), confirm_seeds=(4,), variants=variants)
+    table = recipe.run(quick=True, **kwargs).set_index("variant")
+    assert set(variants) | {"today: BCE + Jaccard"} <= set(table.index)
+    combined = [name for name in table.index if name.startswith("combined: ")]
+    assert len(combined) == 1 and table.loc[combined[0], "seeds"] == 1
+    scores = table[recipe.SCORES].to_numpy(dtype=float)
+    assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4  # three variants and the confirmation, one line each
+    again = recipe.run(quick=True, **kwargs)  # everything is on record: nothing runs again
+    assert len(results.read_text().splitlines()) == 4 and len(again) == len(table)
+
+
+def test_recipe_choice_and_report(tmp_path):
+    from benchmarks import recipe
+
+    rows = [{"variant": name, "seed": seed, "iou_membrane": iou, "v_rand": v_rand + 0.01 * seed,
+             "v_info": 0.9, "train_s": 60.0}
+            for name, iou, v_rand in [("today: BCE + Jaccard", 0.60, 0.80), ("BCE", 0.595, 0.85),
+                                      ("BCE + Dice", 0.55, 0.95), ("batch norm", 0.62, 0.79),
+                                      ("Adam 1e-4", 0.61, 0.82)]
+            for seed in (1, 2, 3)]
+    table = recipe.summarise(rows)
+    assert table.loc["BCE", "v_rand spread"] == pytest.approx(0.02)
+    winners = recipe.choose(table)
+    # BCE + Dice has the best V_rand but loses 0.05 IoU; batch norm does not beat today's V_rand
+    assert winners == {"loss": "BCE", "learning rate": "Adam 1e-4"}
+    assert recipe.combined_recipe(winners) == {**recipe.BASE, "loss": "bce", "learning_rate": 1e-4}
+    table.loc["combined: BCE + Adam 1e-4"] = table.loc["BCE"]
+    report = recipe.write_report(table, winners, "combined: BCE + Adam 1e-4", tmp_path / "r.md").read_text()
+    assert "- loss: **BCE**" in report and "| held-out V_rand >= 0.90 (3-seed mean) | 0.870 | no |" in report

@@ -121,3 +121,18 @@ def test_weighted_training_runs_and_the_model_reloads(tmp_path):
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     assert reloaded.loss.jaccard == 1.0 and reloaded.loss.name == "weighted_bce_jaccard"
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_losses_by_name():
+    assert losses.by_name("bce") == "binary_crossentropy" and losses.by_name("bce_dice") is losses.bce_dice_loss
+    assert losses.by_name("weighted_bce").jaccard == 0.0 and losses.by_name("weighted_bce_jaccard").jaccard == 1.0
+    assert set(losses.WEIGHTED_LOSSES) <= set(losses.LOSS_NAMES)
+    with pytest.raises(ValueError, match="choose one of bce, jaccard"):
+        losses.by_name("dice")
+
+
+def test_docstring_examples():
+    import doctest
+
+    for module in (weights, losses):
+        assert doctest.testmod(module).failed == 0, module.__name__
