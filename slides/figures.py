@@ -27,7 +27,7 @@ from matplotlib import patches  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from skimage import filters, io, measure, morphology  # noqa: E402
 
-from helpers import augment, data, evaluate, losses, metrics, plots, tiles  # noqa: E402  (the code the notebooks run)
+from helpers import augment, data, evaluate, losses, metrics, plots, tiles, weights  # noqa: E402  (the code the notebooks run)
 from slides import examples  # noqa: E402
 
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
@@ -832,6 +832,27 @@ def fig_membrane_gap(data_dir: Path) -> plt.Figure:
     return fig
 
 
+def fig_weight_map(data_dir: Path) -> plt.Figure:
+    """The U-Net paper's weight map of a real training mask: class balance plus the border term."""
+    index = data.SPLIT["train"][0]
+    image, mask = load_slice(data_dir, index)
+    crop = np.s_[:192, :192]
+    balance = weights.class_balance(mask)
+    full = weights.border_weight_map(mask)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    _show(axes[0], _overlay(image[crop], mask[crop]), f"slice {index} (detail) and its membrane")
+    top = float(full[crop].max())
+    for ax, values, title in [(axes[1], balance, "class balance $w_c$ alone"),
+                              (axes[2], full, f"$w_c$ + border term ($w_0$ = {weights.W0:g}, $\\sigma$ = {weights.SIGMA:g} px)")]:
+        shown = ax.imshow(values[crop], cmap="viridis", vmin=0, vmax=top)
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(title, fontsize=11)
+    fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, label="weight of the pixel in the loss")
+    fig.suptitle("weights.border_weight_map: membrane between close cells weighs most "
+                 f"(mean weight {full.mean():.2f}, maximum {full.max():.1f})", fontsize=13)
+    return fig
+
+
 # --------------------------------------------------------------------------- registry
 
 FIGURES: dict[str, Callable[[Path | None], plt.Figure]] = {
@@ -852,6 +873,7 @@ FIGURES: dict[str, Callable[[Path | None], plt.Figure]] = {
     "resolution_ceiling.png": fig_resolution_ceiling,
     "jaccard_trap.png": fig_jaccard_trap,
     "membrane_gap.png": fig_membrane_gap,
+    "weight_map.png": fig_weight_map,
 }
 """File name (as used in slides.md) -> function drawing it."""
 
