@@ -24,6 +24,15 @@ pixel *pairs* (``n_ij (n_ij - 1)`` instead of ``n_ij²``) and treats predicted l
 segment; ``variation_of_information`` ignores nothing by default (``ignore_labels=()``), so
 membrane pixels would be scored as one big extra "cell" unless ``ignore_labels=(0,)`` is passed.
 We therefore build the contingency table with NumPy; the tests check it against scikit-image.
+The segments of steps 1 and 2 are :func:`helpers.instances.from_boundary_mask` and
+:func:`helpers.instances.from_boundaries`, the same functions that turn a membrane prediction into
+cells anywhere else.
+
+**More than two classes.** :func:`class_table` scores masks of K classes (class numbers, or a
+softmax output whose arg-max is the predicted class): IoU and Dice of every class and their mean
+over the classes. **Objects.** :func:`instance_table` matches instance labels at IoU >= 0.5 and
+reports precision, recall, F1 and the mean IoU of the matched objects
+(:func:`helpers.instances.match`).
 
 Examples
 --------
@@ -37,18 +46,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import numpy as np
 import pandas as pd
-from skimage.measure import label
-from skimage.segmentation import watershed
 
-from helpers.metrics import dice_np, iou_np
+from helpers import instances
+from helpers.metrics import class_dice_np, class_iou_np, dice_np, iou_np
 
 __all__ = [
     "segmentation_table", "threshold_curve", "choose_threshold",
     "truth_segments", "predicted_segments", "segment_scores", "isbi_scores",
     "evaluate_predictions", "evaluate_model",
     "score_table", "score_table_json",
+    "class_names_for", "class_table", "instance_table",
 ]
 
 CURVE_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 6)
@@ -191,7 +202,8 @@ def score_table(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], names
 def score_table_json(table: pd.DataFrame) -> dict:
     """A table with a ``"mean"`` row as JSON-ready ``{"images": [...], "mean": {...}}``.
 
-    Each image becomes ``{"image": <row label>, <column>: float, ...}``, in the table's order.
+    Each image becomes ``{"image": <row label>, <column>: float, ...}``, in the table's order; a
+    score that is not defined (NaN, e.g. a class in neither mask) becomes ``None`` (JSON null).
 
     Examples
     --------
@@ -199,9 +211,183 @@ def score_table_json(table: pd.DataFrame) -> dict:
     >>> score_table_json(score_table([y], [y], ["a"]))["images"]
     [{'image': 'a', 'iou': 1.0, 'dice': 1.0, 'pixel_error': 0.0}]
     """
-    rows = [{"image": name, **{k: float(v) for k, v in row.items()}}
+    def number(value) -> float | None:
+        value = float(value)
+        return None if math.isnan(value) else value
+
+    rows = [{"image": name, **{k: number(v) for k, v in row.items()}}
             for name, row in table.drop(index="mean").iterrows()]
-    return {"images": rows, "mean": {k: float(v) for k, v in table.loc["mean"].items()}}
+    return {"images": rows, "mean": {k: number(v) for k, v in table.loc["mean"].items()}}
+
+
+def class_names_for(num_classes: int, names=None) -> list[str]:
+    """``names`` as a list, checked to name ``num_classes`` classes; default ``"class 0"``, ``"class 1"``, ...
+
+    Raises
+    ------
+    ValueError
+        Not one name per class, or a name used twice.
+
+    Examples
+    --------
+    >>> class_names_for(3)
+    ['class 0', 'class 1', 'class 2']
+    """
+    if names is None:
+        return [f"class {k}" for k in range(num_classes)]
+    names = [str(name) for name in names]
+    if len(names) != num_classes or len(set(names)) != len(names):
+        raise ValueError(f"need {num_classes} different class names, one per class in the order of the class "
+                         f"numbers 0..{num_classes - 1}; got {names}.")
+    return names
+
+
+def _class_maps(array, name: str, num_classes: int) -> list[np.ndarray]:
+    """One (H, W) int array of class numbers per image, from class numbers or K-channel probabilities.
+
+    A list holds one image each: ``(H, W)`` or ``(H, W, 1)`` class numbers, or ``(H, W, K)``
+    probabilities. An array is a batch: ``(N, H, W)`` or ``(N, H, W, 1)`` class numbers, or
+    ``(N, H, W, K)`` probabilities.
+    """
+    from helpers.predict import class_map
+
+    def one(item, label: str) -> np.ndarray:
+        item = np.asarray(item)
+        if item.ndim == 3 and item.shape[-1] > 1:  # probabilities of the classes: arg-max
+            if item.shape[-1] != num_classes:
+                raise ValueError(f"{label} has {item.shape[-1]} channels for {num_classes} classes; pass the "
+                                 f"probabilities of every class (a softmax output) or class numbers.")
+            return class_map(item).astype(np.int64)
+        item = _one_image(item, label)
+        if item.dtype.kind == "f" and not np.array_equal(item, np.round(item)):
+            raise ValueError(f"{label} holds fractional values; pass class numbers 0..K-1, or the probabilities "
+                             f"of all K classes (H, W, K).")
+        return item.astype(np.int64)
+
+    if isinstance(array, (list, tuple)):
+        return [one(item, f"{name}[{i}]") for i, item in enumerate(array)]
+    array = np.asarray(array)
+    if array.ndim not in (2, 3, 4):
+        raise ValueError(f"{name} has shape {array.shape}; expected a batch (N, H, W[, 1]) of class numbers, "
+                         f"(N, H, W, K) of probabilities, or a list of images.")
+    if array.ndim == 2:
+        return [one(array, name)]
+    return [one(item, f"{name}[{i}]") for i, item in enumerate(array)]
+
+
+def class_table(pred, truth, class_names, names: Sequence[str] | None = None,
+                include_background: bool = True) -> pd.DataFrame:
+    """Per-image IoU and Dice of every class, their mean over the classes, and the pixel error.
+
+    The predicted class of a pixel is the arg-max of the probabilities (a softmax output) or the
+    class number given. Columns: ``iou_<class>`` and ``dice_<class>`` for every class,
+    ``mean_iou`` and ``mean_dice`` (the mean over the classes of that image) and ``pixel_error``
+    (fraction of pixels given the wrong class); the last row, ``"mean"``, is the mean over the
+    images. A class in neither the true nor the predicted mask of an image is left out of that
+    image's scores (NaN), and of the means: in a multi-class image most classes are often absent,
+    and counting each absence as a perfect 1 would flatter the scores. (Binary tables,
+    :func:`segmentation_table`, keep the package's older convention: both empty = 1.)
+
+    Parameters
+    ----------
+    pred : array-like or list of arrays
+        Probabilities ``(N, H, W, K)`` or class numbers ``(N, H, W, 1)``, or a list of ``(H, W, K)``
+        or ``(H, W)`` arrays when the images differ in size.
+    truth : array-like or list of arrays
+        True class numbers 0..K-1, ``(N, H, W, 1)`` or a list of ``(H, W)``.
+    class_names : sequence of str
+        One name per class, in the order of the class numbers; K = its length.
+    names : sequence of str, optional
+        Row labels for the images (default ``"0"``, ``"1"``, ...).
+    include_background : bool, default True
+        Whether class 0 counts in ``mean_iou`` and ``mean_dice`` (its own columns are always there).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        Images that differ in number or size, class numbers outside 0..K-1, or not one name per image.
+
+    Examples
+    --------
+    >>> truth = np.array([[0, 1, 1, 2]]); pred = np.array([[0, 1, 2, 2]])
+    >>> table = class_table([pred], [truth], ["background", "cell", "nucleus"])
+    >>> table.loc["mean", ["iou_cell", "iou_nucleus", "mean_iou", "pixel_error"]].round(3).tolist()
+    [0.5, 0.5, 0.667, 0.25]
+    """
+    class_names = [str(name) for name in class_names]
+    num_classes = len(class_names)
+    if num_classes < 2:
+        raise ValueError(f"class_names must name at least two classes, got {class_names}.")
+    preds, truths = _class_maps(pred, "pred", num_classes), _class_maps(truth, "truth", num_classes)
+    if len(preds) != len(truths):
+        raise ValueError(f"got {len(preds)} predictions for {len(truths)} true masks; pass one per image")
+    names = [str(i) for i in range(len(preds))] if names is None else [str(n) for n in names]
+    if len(names) != len(preds):
+        raise ValueError(f"got {len(names)} names for {len(preds)} images; pass one per image")
+    first = 0 if include_background else 1
+    rows = []
+    for i, (p, t) in enumerate(zip(preds, truths)):
+        if p.shape != t.shape:
+            raise ValueError(f"image {names[i]}: prediction {p.shape} and truth {t.shape} differ in shape; predict "
+                             f"at the masks' size.")
+        for label, image in (("prediction", p), ("truth", t)):
+            if image.size and (image.min() < 0 or image.max() >= num_classes):
+                raise ValueError(f"image {names[i]}: the {label} holds class {int(image.max())}, but there are "
+                                 f"{num_classes} classes (0..{num_classes - 1}); pass one name per class.")
+        iou, dice = class_iou_np(p, t, num_classes), class_dice_np(p, t, num_classes)
+        row = {f"iou_{name}": value for name, value in zip(class_names, iou)}
+        row.update({f"dice_{name}": value for name, value in zip(class_names, dice)})
+        with np.errstate(all="ignore"):
+            row["mean_iou"] = float(np.nanmean(iou[first:])) if np.isfinite(iou[first:]).any() else math.nan
+            row["mean_dice"] = float(np.nanmean(dice[first:])) if np.isfinite(dice[first:]).any() else math.nan
+        row["pixel_error"] = float(np.mean(p != t))
+        rows.append(row)
+    table = pd.DataFrame(rows, index=pd.Index(names, name="image"))
+    table.loc["mean"] = table.mean()
+    return table
+
+
+def instance_table(pred_labels, truth_labels, names: Sequence[str] | None = None,
+                   iou_threshold: float = 0.5) -> pd.DataFrame:
+    """Per-image instance matching at IoU >= ``iou_threshold`` (:func:`helpers.instances.match`).
+
+    Columns ``n_true``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1`` and
+    ``mean_matched_iou``; the last row, ``"mean"``, is the mean over the images (images without
+    matched objects are left out of the mean of ``mean_matched_iou``).
+
+    Parameters
+    ----------
+    pred_labels, truth_labels : sequence of np.ndarray
+        Instance-label images ``(H, W)`` (0 = background), one pair per image; a stack
+        ``(N, H, W)`` works too.
+    names : sequence of str, optional
+        Row labels (default ``"0"``, ``"1"``, ...).
+    iou_threshold : float, default 0.5
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 0, 2, 2]]); pred = np.array([[1, 1, 0, 0, 0]])
+    >>> instance_table([pred], [truth]).loc["mean", ["tp", "fn", "precision", "recall"]].tolist()
+    [1.0, 1.0, 1.0, 0.5]
+    """
+    preds, truths = list(pred_labels), list(truth_labels)
+    if len(preds) != len(truths):
+        raise ValueError(f"got {len(preds)} predicted label images for {len(truths)} true ones; pass one per image")
+    names = [str(i) for i in range(len(preds))] if names is None else [str(n) for n in names]
+    if len(names) != len(preds):
+        raise ValueError(f"got {len(names)} names for {len(preds)} images; pass one per image")
+    rows = [instances.match(p, t, iou_threshold) for p, t in zip(preds, truths)]
+    table = pd.DataFrame(rows, index=pd.Index(names, name="image"))
+    table.loc["mean"] = table.mean()
+    return table
 
 
 def threshold_curve(prob, truth, thresholds=CURVE_THRESHOLDS) -> pd.DataFrame:
@@ -269,7 +455,7 @@ def choose_threshold(prob_val, y_val, thresholds=CURVE_THRESHOLDS) -> float:
 
 
 def truth_segments(truth_image: np.ndarray) -> np.ndarray:
-    """Label the true cells: 4-connected components of ``truth == 0``; membrane gets 0.
+    """Label the true cells: 4-connected components of ``truth == 0`` (:func:`helpers.instances.from_boundary_mask`).
 
     Parameters
     ----------
@@ -286,12 +472,11 @@ def truth_segments(truth_image: np.ndarray) -> np.ndarray:
     >>> truth_segments(np.array([[0, 0, 1, 0]]))
     array([[1, 1, 0, 2]], dtype=int32)
     """
-    cells = _one_image(truth_image, "truth_image") <= 0.5
-    return label(cells, connectivity=1)
+    return instances.from_boundary_mask(_one_image(truth_image, "truth_image"))
 
 
 def predicted_segments(prob_image: np.ndarray, threshold: float) -> np.ndarray:
-    """Split a membrane probability map into cells by a marker watershed.
+    """Split a membrane probability map into cells by a marker watershed (:func:`helpers.instances.from_boundaries`).
 
     Markers are the 4-connected components of ``prob <= threshold``; the watershed floods the
     probability from them and leaves 1-pixel lines (label 0) where two regions meet, so the
@@ -314,9 +499,7 @@ def predicted_segments(prob_image: np.ndarray, threshold: float) -> np.ndarray:
     >>> predicted_segments(np.array([[0.1, 0.9, 0.9, 0.1]]), 0.5)
     array([[1, 1, 0, 2]], dtype=int32)
     """
-    prob_image = _one_image(prob_image, "prob_image").astype(np.float32)
-    markers = label(prob_image <= threshold, connectivity=1)
-    return watershed(prob_image, markers, connectivity=1, watershed_line=True)
+    return instances.from_boundaries(_one_image(prob_image, "prob_image"), threshold)
 
 
 def _entropy(counts: np.ndarray) -> float:

@@ -1,10 +1,13 @@
 """Reading and writing image and mask files, for the ISBI data and for your own images.
 
 Images come back as float32 ``(H, W, C)`` arrays in [0, 1] whatever their format (PNG, TIFF,
-JPEG), bit depth (8 or 16) or colour (gray or RGB). Masks come back as uint8 ``(H, W)`` arrays
-in {0, 1}, whether they were stored as {0, 1}, {0, 255} or as a palette image. Files are written
-atomically: to a temporary file first, renamed into place only when complete, so an interrupted
-run never leaves a half-written file behind.
+JPEG), bit depth (8 or 16) or colour (gray or RGB). Binary masks come back as uint8 ``(H, W)``
+arrays in {0, 1}, whether they were stored as {0, 1}, {0, 255} or as a palette image
+(:func:`read_mask`); masks of K classes as uint8 class numbers 0..K-1 (:func:`read_class_mask`,
+e.g. palette PNGs, whose indices are the classes), and instance-label images (one integer per
+object, 0 = background) as int32 (:func:`read_labels`). Files are written atomically: to a
+temporary file first, renamed into place only when complete, so an interrupted run never leaves a
+half-written file behind (:func:`write_image`, :func:`write_class_mask`, :func:`write_labels`).
 
 Examples
 --------
@@ -27,6 +30,15 @@ import numpy as np
 
 #: File suffixes treated as images (case-insensitive).
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+#: Colours of the classes 0, 1, 2, ... in class masks and figures: the Okabe-Ito palette, which stays
+#: distinguishable for the common colour-vision deficiencies (Okabe & Ito 2008), in its own order
+#: (black, orange, sky blue, bluish green, yellow, blue, vermillion, reddish purple); class 8 and
+#: above reuse them in turn.
+CLASS_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0), (230, 159, 0), (86, 180, 233), (0, 158, 115),
+    (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167),
+)
 
 
 def natural_key(name: str) -> list:
@@ -223,8 +235,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the mask holds other values (e.g. several classes, or a JPEG-compressed mask whose
-        edges were smoothed); the message names the file, the values found and the fix.
+        If the mask holds other values (e.g. several classes, see :func:`read_class_mask`, or a
+        JPEG-compressed mask whose edges were smoothed); the message names the file, the values
+        found and the fix.
 
     Examples
     --------
@@ -239,12 +252,132 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
                              f"single-channel images with 0 = background and 1 or 255 = foreground.")
         mask = mask[..., 0]
     values = np.unique(mask)
-    if values.size > 2 or not set(values.tolist()) <= {0, 1} and not set(values.tolist()) <= {0, 255}:
-        shown = ", ".join(str(v) for v in values[:8]) + (" ..." if values.size > 8 else "")
-        raise ValueError(f"Mask {path} has values {{{shown}}}; expected two classes stored as {{0, 1}} or "
-                         f"{{0, 255}}. Multi-class masks are not supported: save one binary mask per class "
-                         f"(and never store masks as JPEG, whose compression blurs the edges).")
+    if not is_binary_encoding(values):
+        raise ValueError(f"Mask {path} has values {{{shown_values(values)}}}; expected two classes stored as "
+                         f"{{0, 1}} or {{0, 255}} (never store masks as JPEG, whose compression blurs the edges). "
+                         f"Masks of more classes, stored as 0..K-1, are read by read_class_mask (the command "
+                         f"line's train infers them).")
     return (mask > 0).astype(np.uint8)
+
+
+def shown_values(values: np.ndarray, limit: int = 8) -> str:
+    """The first ``limit`` values, comma-separated, with ``...`` when there are more (for messages).
+
+    Examples
+    --------
+    >>> shown_values(np.arange(12))
+    '0, 1, 2, 3, 4, 5, 6, 7 ...'
+    """
+    values = np.asarray(values).ravel()
+    return ", ".join(str(v) for v in values[:limit].tolist()) + (" ..." if values.size > limit else "")
+
+
+def is_binary_encoding(values: np.ndarray) -> bool:
+    """Whether the distinct values of a mask are a binary encoding: a subset of {0, 1} or of {0, 255}.
+
+    Examples
+    --------
+    >>> is_binary_encoding(np.array([0, 255])), is_binary_encoding(np.array([0, 1, 2]))
+    (True, False)
+    """
+    found = set(np.unique(values).tolist())
+    return found <= {0, 1} or found <= {0, 255}
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Read an image of integer labels as stored: class numbers or one number per object.
+
+    Palette PNGs give their palette indices (not their colours); gray PNGs or TIFFs of 8, 16 or 32
+    bits give their values; an RGB image whose three channels are equal gives one of them; a float
+    TIFF must hold whole numbers. Nothing is interpreted: see :func:`read_class_mask` for class
+    masks and :func:`read_mask` for binary masks.
+
+    Parameters
+    ----------
+    path
+        A PNG or TIFF file (JPEG's compression changes the values at every edge).
+
+    Returns
+    -------
+    np.ndarray
+        int32 ``(H, W)``, values >= 0.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Unreadable file, a colour image with differing channels, negative or fractional values, or
+        values beyond int32; the message names the file and the fix.
+
+    Examples
+    --------
+    >>> labels = read_labels("my_labels/cells_01.tif")           # doctest: +SKIP
+    >>> labels.dtype, int(labels.max())                           # doctest: +SKIP
+    (dtype('int32'), 212)
+    """
+    path = Path(path)
+    labels = _read_raw(path)
+    if labels.ndim == 3:
+        if not all(np.array_equal(labels[..., 0], labels[..., c]) for c in range(1, labels.shape[-1])):
+            raise ValueError(f"{path} is a colour image with differing channels; labels must be one number per "
+                             f"pixel. Save it as a single-channel image: a palette PNG (its indices are the "
+                             f"labels, its colours only for viewing) or a gray 8/16-bit PNG or TIFF.")
+        labels = labels[..., 0]
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
+            raise ValueError(f"{path} holds fractional values (e.g. probabilities); labels must be whole numbers. "
+                             f"Save class numbers or object labels as an integer PNG or TIFF.")
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{path} holds values from {labels.min()} to {labels.max()}; labels must lie between 0 "
+                         f"and {np.iinfo(np.int32).max}. Renumber them (0 = background).")
+    return labels.astype(np.int32)
+
+
+def read_class_mask(path: str | os.PathLike, num_classes: int) -> np.ndarray:
+    """Read a mask of ``num_classes`` classes, stored as the class numbers 0..K-1.
+
+    The classes are the values as stored: a palette PNG's indices (its colours are only for
+    viewing; :func:`write_class_mask` writes such files), or the values of a gray PNG or TIFF.
+    Binary masks stored as {0, 255} are read as {0, 1} when ``num_classes`` is 2.
+
+    Parameters
+    ----------
+    path
+        A PNG or TIFF file.
+    num_classes
+        K, at least 2.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 ``(H, W)`` in 0..K-1.
+
+    Raises
+    ------
+    ValueError
+        A value outside 0..K-1 (the message names the file, the values and the fix), or a file
+        :func:`read_labels` refuses.
+
+    Examples
+    --------
+    >>> read_class_mask("my_masks/tissue_01.png", num_classes=4)   # doctest: +SKIP
+    array([[0, 0, 3, ...]], dtype=uint8)
+    """
+    if not 2 <= num_classes <= 256:
+        raise ValueError(f"num_classes must be between 2 and 256, got {num_classes}.")
+    path = Path(path)
+    labels = read_labels(path)
+    values = np.unique(labels)
+    if num_classes == 2 and is_binary_encoding(values):
+        return (labels > 0).astype(np.uint8)
+    if values.size and values.max() >= num_classes:
+        raise ValueError(f"Mask {path} has values {{{shown_values(values)}}} but there are {num_classes} classes, "
+                         f"stored as 0..{num_classes - 1}. Store class k as the value k, or name every class "
+                         f"(--classes).")
+    return labels.astype(np.uint8)
 
 
 @contextlib.contextmanager
@@ -313,6 +446,92 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
 
             tifffile.imwrite(tmp, array)
     return path
+
+
+def write_class_mask(path: str | os.PathLike, classes: np.ndarray,
+                     palette: tuple[tuple[int, int, int], ...] = CLASS_PALETTE) -> Path:
+    """Write class numbers 0..K-1 atomically as a palette PNG: the values are the classes, shown in colour.
+
+    An image viewer shows class k in ``palette[k]`` (the colour-blind-safe :data:`CLASS_PALETTE`;
+    class 0, the background, black), while :func:`read_class_mask` and :func:`read_mask` read the
+    class numbers back.
+
+    Parameters
+    ----------
+    path
+        A ``.png`` file name.
+    classes
+        Integer ``(H, W)`` (or ``(H, W, 1)``) array with values 0..255.
+    palette
+        RGB colours of the classes 0, 1, 2, ...; they repeat when there are more classes.
+
+    Raises
+    ------
+    ValueError
+        Not a ``.png`` name, or values outside 0..255 or not whole numbers.
+    PermissionError
+        The folder is missing or not writable.
+
+    Examples
+    --------
+    >>> write_class_mask("tissue_01.png", np.array([[0, 1], [2, 3]]))   # doctest: +SKIP
+    PosixPath('tissue_01.png')
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"Cannot write {path}: class masks are written as palette PNGs; use a .png name.")
+    classes = np.asarray(classes)
+    if classes.ndim == 3 and classes.shape[-1] == 1:
+        classes = classes[..., 0]
+    if classes.ndim != 2 or (classes.size and (classes.min() < 0 or classes.max() > 255
+                                               or not np.array_equal(classes, np.round(classes)))):
+        raise ValueError(f"Cannot write {path}: expected one (H, W) image of class numbers 0..255, got shape "
+                         f"{classes.shape}.")
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"Cannot write to {path.parent}: the folder is missing or not writable. "
+                              f"Choose another output folder or fix its permissions.")
+    image = Image.fromarray(classes.astype(np.uint8))  # mode "L"; putpalette makes it "P", values kept
+    image.putpalette([channel for k in range(256) for channel in palette[k % len(palette)]])
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write instance labels (0 = background, 1..n = objects) atomically as a 16-bit TIFF.
+
+    16 bits hold up to 65535 objects; more are written as 32 bits. Fiji, napari and
+    :func:`read_labels` read them.
+
+    Parameters
+    ----------
+    path
+        A ``.tif`` or ``.tiff`` file name.
+    labels
+        Integer ``(H, W)`` array with values >= 0.
+
+    Raises
+    ------
+    ValueError
+        Another suffix, or negative or fractional labels.
+    PermissionError
+        The folder is missing or not writable.
+
+    Examples
+    --------
+    >>> write_labels("cells_01_instances.tif", np.array([[0, 1], [2, 2]]))   # doctest: +SKIP
+    PosixPath('cells_01_instances.tif')
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ValueError(f"Cannot write {path}: instance labels are written as 16-bit TIFF; use a .tif name.")
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or not np.array_equal(labels, np.round(labels))):
+        raise ValueError(f"Cannot write {path}: labels must be whole numbers >= 0 (0 = background).")
+    dtype = np.uint16 if not labels.size or labels.max() <= np.iinfo(np.uint16).max else np.uint32
+    return write_image(path, labels.astype(dtype))
 
 
 def check_writable(folder: str | os.PathLike) -> Path:

@@ -11,6 +11,12 @@ Inputs follow the package convention: ``y_true`` is a {0, 1} mask (1 = membrane)
 a sigmoid probability, both NHWC. Arithmetic is done in float32 even when the model runs in
 mixed precision (float16 outputs), because sums over 512 x 512 pixels overflow float16.
 
+**More than two classes** (a softmax over K channels, true masks of class numbers 0..K-1):
+:func:`ce_loss` (categorical cross-entropy), :func:`multiclass_jaccard_loss` and
+:func:`multiclass_dice_loss` (per class, averaged over the classes; ``include_background``
+chooses whether class 0 counts), and their sums :func:`ce_jaccard_loss` and :func:`ce_dice_loss`;
+:class:`MultiClassLoss` picks one by name with ``include_background`` set.
+
 Examples
 --------
 >>> import numpy as np
@@ -27,7 +33,9 @@ import keras
 from keras import ops
 
 __all__ = ["jaccard_loss", "dice_loss", "bce_jaccard_loss", "bce_dice_loss", "WeightedBCE", "LOSS_NAMES",
-           "WEIGHTED_LOSSES", "by_name"]
+           "WEIGHTED_LOSSES", "by_name",
+           "multiclass_jaccard_loss", "multiclass_dice_loss", "ce_loss", "ce_jaccard_loss", "ce_dice_loss",
+           "MULTICLASS_LOSSES", "MultiClassLoss"]
 
 
 def _as_float32(y_true, y_pred):
@@ -163,6 +171,257 @@ def bce_jaccard_loss(y_true, y_pred, smooth: float = 1.0):
     y_true, y_pred = _as_float32(y_true, y_pred)
     bce = ops.mean(ops.binary_crossentropy(y_true, y_pred), axis=_image_axes(y_pred))
     return bce + jaccard_loss(y_true, y_pred, smooth=smooth)
+
+
+# ---------------------------------------------------------------------------------------------
+# More than two classes: a softmax over K channels, true masks of class numbers 0..K-1
+
+
+def _one_hot_pair(y_true, y_pred):
+    """float32 one-hot truth and probabilities, both ``(batch, H, W, K)``.
+
+    ``y_true`` holds class numbers ``(batch, H, W[, 1])`` or is one-hot already ``(batch, H, W, K)``;
+    a one-channel sigmoid ``y_pred`` becomes the two classes ``[1 - p, p]``.
+    """
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    if y_pred.shape[-1] == 1:
+        y_pred = ops.concatenate([1.0 - y_pred, y_pred], axis=-1)
+    num_classes = y_pred.shape[-1]
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == num_classes:
+        return ops.cast(y_true, "float32"), y_pred
+    if len(y_true.shape) == len(y_pred.shape):
+        y_true = y_true[..., 0]
+    classes = ops.cast(ops.round(ops.cast(y_true, "float32")), "int32")
+    return ops.one_hot(classes, num_classes, dtype="float32"), y_pred
+
+
+def _class_overlap(y_true, y_pred, include_background: bool):
+    """Per image and class: intersection ``Σ t·p`` and total ``Σ t + Σ p``, ``(batch, K)`` each."""
+    y_true, y_pred = _one_hot_pair(y_true, y_pred)
+    if not include_background:
+        y_true, y_pred = y_true[..., 1:], y_pred[..., 1:]
+    axes = tuple(range(1, len(y_pred.shape) - 1))
+    intersection = ops.sum(y_true * y_pred, axis=axes)
+    return intersection, ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def multiclass_jaccard_loss(y_true, y_pred, include_background: bool = True, smooth: float = 1.0):
+    r"""Soft Jaccard loss of K classes: ``1 -`` the mean over the classes of each class's soft IoU.
+
+    For every image and class k, :func:`jaccard_loss`'s soft IoU of the predicted probabilities of
+    k and the true pixels of k, ``(Σ t·p + s) / (Σ t + Σ p - Σ t·p + s)``; their mean over the
+    classes gives every class the same weight however few pixels it has, so a rare class is not
+    drowned by the background. A class in neither mask of an image scores 1 there (``smooth``).
+
+    Parameters
+    ----------
+    y_true : tensor
+        Class numbers ``(batch, H, W, 1)`` (or ``(batch, H, W)``) in 0..K-1, or one-hot
+        ``(batch, H, W, K)``.
+    y_pred : tensor
+        Softmax probabilities ``(batch, H, W, K)``; one sigmoid channel counts as two classes.
+    include_background : bool, default True
+        Whether class 0 is one of the classes averaged. Leave it out when the background is
+        large and easy and the loss should look at the objects only.
+    smooth : float, default 1.0
+        Added to every class's numerator and denominator.
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``, values in [0, 1]; 0 for a perfect prediction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[0], [1], [2]]]])                        # one 1x3 image, three classes
+    >>> perfect = np.eye(3, dtype="float32")[None, None]
+    >>> float(multiclass_jaccard_loss(t, perfect)[0])
+    0.0
+    >>> round(float(multiclass_jaccard_loss(t, np.roll(perfect, 1, axis=2))[0]), 3)  # all wrong: 1 - 1/3
+    0.667
+    >>> model.compile("adam", loss=MultiClassLoss("jaccard", include_background=False))  # doctest: +SKIP
+    """
+    intersection, total = _class_overlap(y_true, y_pred, include_background)
+    union = total - intersection
+    return 1.0 - ops.mean((intersection + smooth) / (union + smooth), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def multiclass_dice_loss(y_true, y_pred, include_background: bool = True, smooth: float = 1.0):
+    """Soft Dice loss of K classes: ``1 -`` the mean over the classes of each class's soft Dice.
+
+    As :func:`multiclass_jaccard_loss`, with ``(2 Σ t·p + s) / (Σ t + Σ p + s)`` per class.
+
+    Parameters
+    ----------
+    y_true, y_pred : tensor
+        Class numbers (or one-hot) and softmax probabilities, as in :func:`multiclass_jaccard_loss`.
+    include_background : bool, default True
+        Whether class 0 is one of the classes averaged.
+    smooth : float, default 1.0
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``, values in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[0], [1], [2]]]])
+    >>> round(float(multiclass_dice_loss(t, np.full((1, 1, 3, 3), 1 / 3, "float32"))[0]), 3)  # 1 - (2/3 + 1) / 3
+    0.444
+    """
+    intersection, total = _class_overlap(y_true, y_pred, include_background)
+    return 1.0 - ops.mean((2.0 * intersection + smooth) / (total + smooth), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def ce_loss(y_true, y_pred):
+    """Categorical cross-entropy, the mean over each image's pixels, from class numbers.
+
+    The multi-class counterpart of binary cross-entropy (Keras' ``sparse_categorical_crossentropy``
+    when ``y_true`` holds class numbers), one value per image like every loss here.
+
+    Parameters
+    ----------
+    y_true : tensor
+        Class numbers ``(batch, H, W, 1)`` in 0..K-1, or one-hot ``(batch, H, W, K)``.
+    y_pred : tensor
+        Softmax probabilities ``(batch, H, W, K)`` (not logits).
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``, values >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[0], [2]]]])
+    >>> round(float(ce_loss(t, np.full((1, 1, 2, 4), 0.25, "float32"))[0]), 4)   # ln 4
+    1.3863
+    """
+    y_true, y_pred = _one_hot_pair(y_true, y_pred)
+    return ops.mean(ops.categorical_crossentropy(y_true, y_pred), axis=tuple(range(1, len(y_pred.shape) - 1)))
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def ce_jaccard_loss(y_true, y_pred, include_background: bool = True, smooth: float = 1.0):
+    """Categorical cross-entropy plus :func:`multiclass_jaccard_loss`: BCE + Jaccard for K classes.
+
+    Cross-entropy gives every pixel a gradient from the first step; the class-averaged Jaccard
+    term pulls towards what is measured, the overlap of every class's regions. For one sigmoid
+    channel it equals :func:`bce_jaccard_loss` with the background counted as a class.
+
+    Parameters
+    ----------
+    y_true, y_pred : tensor
+        Class numbers (or one-hot) and softmax probabilities, as in :func:`multiclass_jaccard_loss`.
+    include_background : bool, default True
+        Whether class 0 is one of the classes averaged in the Jaccard term.
+    smooth : float, default 1.0
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``; about 0 for a perfect prediction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[0], [1], [2]]]])
+    >>> round(float(ce_jaccard_loss(t, np.eye(3, dtype="float32")[None, None])[0]), 4)
+    0.0
+    """
+    return ce_loss(y_true, y_pred) + multiclass_jaccard_loss(y_true, y_pred, include_background, smooth)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def ce_dice_loss(y_true, y_pred, include_background: bool = True, smooth: float = 1.0):
+    """Categorical cross-entropy plus :func:`multiclass_dice_loss`.
+
+    Parameters
+    ----------
+    y_true, y_pred : tensor
+        Class numbers (or one-hot) and softmax probabilities.
+    include_background : bool, default True
+    smooth : float, default 1.0
+
+    Returns
+    -------
+    tensor
+        float32, shape ``(batch,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([[[[0], [1]]]])
+    >>> round(float(ce_dice_loss(t, np.eye(2, dtype="float32")[None, None])[0]), 4)
+    0.0
+    """
+    return ce_loss(y_true, y_pred) + multiclass_dice_loss(y_true, y_pred, include_background, smooth)
+
+
+#: The multi-class counterparts of the binary losses' names (``python -m helpers train --loss``
+#: with masks of more than two classes).
+MULTICLASS_LOSSES = {"bce": ce_loss, "jaccard": multiclass_jaccard_loss, "bce_jaccard": ce_jaccard_loss,
+                     "bce_dice": ce_dice_loss}
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class MultiClassLoss(keras.losses.Loss):
+    """A multi-class loss chosen by its binary counterpart's name, with ``include_background`` set.
+
+    The functions above take ``include_background`` as an argument, which ``model.compile`` cannot
+    pass; this class holds it, and saves it with the model.
+
+    Parameters
+    ----------
+    kind : str, default "bce_jaccard"
+        ``"bce"`` (categorical cross-entropy, :func:`ce_loss`), ``"jaccard"``, ``"bce_jaccard"`` or
+        ``"bce_dice"`` (the keys of :data:`MULTICLASS_LOSSES`).
+    include_background : bool, default True
+        Whether class 0 counts in the Jaccard or Dice term.
+    smooth : float, default 1.0
+        Smoothing term of the Jaccard or Dice term.
+    name : str, optional
+        Loss name; default the function's name, e.g. ``"ce_jaccard_loss"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``kind`` (the message lists the known ones).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = MultiClassLoss("jaccard", include_background=False)
+    >>> t = np.array([[[[0], [1]]]]); p = np.array([[[[0.5, 0.5], [0.5, 0.5]]]], "float32")
+    >>> loss.name, round(float(loss(t, p)), 3)       # class 1 only: 1 - (0.5 + 1) / (1.5 + 1)
+    ('multiclass_jaccard_loss', 0.4)
+    >>> model.compile("adam", loss=MultiClassLoss("bce_jaccard", include_background=False))  # doctest: +SKIP
+    """
+
+    def __init__(self, kind: str = "bce_jaccard", include_background: bool = True, smooth: float = 1.0,
+                 name: str | None = None, **kwargs):
+        if kind not in MULTICLASS_LOSSES:
+            raise ValueError(f"unknown multi-class loss {kind!r}; choose one of {', '.join(MULTICLASS_LOSSES)}.")
+        kwargs.pop("reduction", None)
+        super().__init__(name=name or MULTICLASS_LOSSES[kind].__name__, **kwargs)
+        self.kind, self.include_background, self.smooth = kind, bool(include_background), float(smooth)
+
+    def call(self, y_true, y_pred):
+        if self.kind == "bce":
+            return ce_loss(y_true, y_pred)
+        return MULTICLASS_LOSSES[self.kind](y_true, y_pred, self.include_background, self.smooth)
+
+    def get_config(self) -> dict:
+        return {"kind": self.kind, "include_background": self.include_background, "smooth": self.smooth,
+                "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="helpers")

@@ -11,6 +11,12 @@ prediction in **yellow**, membrane the model missed (ground truth only) in **sky
 membrane the model invented (prediction only) in **vermillion**. Blue-yellow stays distinct for
 all common colour-vision deficiencies, and vermillion is much darker than yellow.
 
+Masks of more than two classes (:func:`plot_classes`) use the Okabe-Ito colours in their own order,
+class 0 black (:data:`helpers.files.CLASS_PALETTE`, also the colours of the class masks that
+``predict`` writes), with a legend naming each class. Instance labels (:func:`plot_instances`)
+get a colour per object and a white outline, so touching objects stay apart even where two
+neighbours share a colour.
+
 Examples
 --------
 >>> fig = plot_imgs(x_val[:3], y_val[:3], model.predict(x_val[:3]))   # doctest: +SKIP
@@ -29,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from helpers.files import CLASS_PALETTE
 from helpers.runs import as_history
 
 #: Okabe-Ito colours used for overlays.
@@ -935,4 +942,250 @@ def plot_compare(image: Any, truth: Any, a: Any, b: Any, names: tuple[str, str],
               ((0.75, 0.75, 0.75), "true membrane (where they agree)")]
     fig.legend(handles=[Patch(facecolor=c, edgecolor="black", linewidth=0.3, label=text) for c, text in labels],
                loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
+def plot_weight_map(image: Any, mask: Any, weight_map: Any, size: int | None = 160) -> Figure:
+    """Show an image, its mask and the U-Net paper's weight map (:mod:`helpers.weights`).
+
+    Parameters
+    ----------
+    image, mask
+        (H, W[, 1]) image in [0, 1] and its binary mask (1 = membrane).
+    weight_map
+        (H, W) weights, e.g. ``weights.border_weight_map(mask)``.
+    size
+        Show the top-left ``size`` x ``size`` corner (narrow gaps are too small to see in a whole
+        512-px slice); None shows everything.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three image axes and a colour bar for the weights (viridis, colour-blind safe).
+
+    Examples
+    --------
+    >>> mask = np.zeros((8, 8)); mask[:, 3:5] = 1
+    >>> len(plot_weight_map(mask, mask, 1 + 9 * mask).axes)
+    4
+    """
+    x, m = _batch(image)[0], _batch(mask)[0]
+    w = np.asarray(weight_map, dtype=np.float32).reshape(m.shape[:2])
+    corner = (slice(0, size), slice(0, size))
+    fig = Figure(figsize=(3 * PANEL + 0.6, PANEL + 0.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    _show(axes[0], x[corner], "image")
+    _show(axes[1], m[corner], "mask (1 = membrane)", cmap="gray")
+    im = axes[2].imshow(w[corner], cmap="viridis", vmin=0.0)
+    axes[2].set(xticks=[], yticks=[])
+    axes[2].set_title("weight map w(x)", fontsize=9)
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# more than two classes, and objects
+
+
+def class_colours(num_classes: int) -> list[tuple[float, float, float]]:
+    """RGB colours (0-1) of the classes 0..K-1: the Okabe-Ito palette, class 0 black, repeated after 8.
+
+    Examples
+    --------
+    >>> [tuple(round(channel, 2) for channel in colour) for colour in class_colours(3)]
+    [(0.0, 0.0, 0.0), (0.9, 0.62, 0.0), (0.34, 0.71, 0.91)]
+    """
+    return [tuple(channel / 255 for channel in CLASS_PALETTE[k % len(CLASS_PALETTE)]) for k in range(num_classes)]
+
+
+def colour_classes(classes: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class numbers ``(H, W)`` as an RGB image ``(H, W, 3)`` in the colours of :func:`class_colours`.
+
+    Examples
+    --------
+    >>> colour_classes(np.array([[0, 2]]), 3)[0, 1].round(3)
+    array([0.337, 0.706, 0.914])
+    """
+    classes = np.asarray(classes)
+    if classes.ndim == 3 and classes.shape[-1] == 1:
+        classes = classes[..., 0]
+    classes = classes.astype(np.int64)
+    if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
+        raise ValueError(f"classes hold values {np.unique(classes)[:8].tolist()} but num_classes is {num_classes}; "
+                         f"pass one name per class.")
+    return np.asarray(class_colours(num_classes))[classes]
+
+
+def _classes_of(array: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, H, W) class numbers from class numbers (N, H, W[, 1]) or probabilities (N, H, W, K)."""
+    array = np.asarray(array)
+    if array.ndim == 4 and array.shape[-1] == num_classes and num_classes > 1:
+        return np.argmax(array, axis=-1)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ValueError(f"expected class numbers (N, H, W[, 1]) or probabilities (N, H, W, {num_classes}), "
+                         f"got shape {array.shape}.")
+    return np.rint(array).astype(np.int64)
+
+
+def plot_classes(images: Any, truths: Any = None, predictions: Any = None, class_names: Sequence[str] = (),
+                 n: int | None = None, titles: Sequence[str] | None = None) -> Figure:
+    """Show images with their true and predicted classes, one row per image, and a legend of the classes.
+
+    Parameters
+    ----------
+    images
+        (N, H, W, C), (N, H, W), (H, W, C) or (H, W); values in [0, 1].
+    truths
+        True class numbers (N, H, W[, 1]), or ``None``.
+    predictions
+        Predicted probabilities (N, H, W, K) (shown as their arg-max) or class numbers, or ``None``.
+    class_names
+        One name per class, in the order of the class numbers (K names).
+    n
+        Show only the first ``n`` images (default: all).
+    titles
+        One label per image, written above its first panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Columns: image, ground truth (if ``truths``), prediction (if ``predictions``); class k in
+        the colour of :func:`class_colours`, named in the legend.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two class names, class numbers beyond them, or fewer masks than images.
+
+    Examples
+    --------
+    >>> truth = np.zeros((2, 8, 8), int); truth[:, 2:6, 2:6] = 1; truth[:, 3:5, 3:5] = 2
+    >>> fig = plot_classes(np.zeros((2, 8, 8, 1)), truth, np.eye(3)[truth], ["background", "cell", "nucleus"])
+    >>> [ax.get_title() for ax in fig.axes[:3]], [t.get_text() for t in fig.legends[0].get_texts()]
+    (['image', 'ground truth', 'prediction'], ['background', 'cell', 'nucleus'])
+    """
+    class_names = [str(name) for name in class_names]
+    if len(class_names) < 2:
+        raise ValueError(f"class_names must name every class (at least two), got {class_names}.")
+    k = len(class_names)
+    x = _batch(images)
+    panels = [("image", None)]
+    if truths is not None:
+        panels.append(("ground truth", _classes_of(truths, k)))
+    if predictions is not None:
+        panels.append(("prediction", _classes_of(predictions, k)))
+    n = len(x) if n is None else min(n, len(x))
+    if n < 1:
+        raise ValueError("plot_classes needs at least one image (got none, or n < 1).")
+    for title, masks in panels[1:]:
+        if len(masks) < n:
+            raise ValueError(f"{title} has {len(masks)} masks for {n} images; pass one per image.")
+    fig = Figure(figsize=(PANEL * len(panels), PANEL * n + 0.5), layout="constrained")
+    axes = fig.subplots(n, len(panels), squeeze=False)
+    for i in range(n):
+        for j, (title, masks) in enumerate(panels):
+            label = titles[i] if titles is not None and j == 0 else title if i == 0 else None
+            if masks is None:
+                _show(axes[i, j], x[i], label)
+            else:
+                axes[i, j].imshow(colour_classes(masks[i], k), interpolation="nearest")
+                axes[i, j].set(xticks=[], yticks=[])
+                if label:
+                    axes[i, j].set_title(label, fontsize=9)
+    handles = [Patch(facecolor=colour, edgecolor="0.5", linewidth=0.5, label=name)
+               for colour, name in zip(class_colours(k), class_names)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(k, 6), fontsize=8, frameon=False)
+    return fig
+
+
+def colour_instances(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45, seed: int = 0) -> np.ndarray:
+    """An image with every object of ``labels`` tinted in a colour of its own and outlined in white.
+
+    Colours are the seven Okabe-Ito colours (not black), given to the objects at random (``seed``),
+    so neighbours may share one; the white outline keeps them apart.
+
+    Parameters
+    ----------
+    image
+        (H, W) or (H, W, C) in [0, 1].
+    labels
+        Instance labels (H, W), 0 = background (left untinted).
+    alpha
+        Opacity of the tint.
+    seed
+        Seed of the colour assignment.
+
+    Returns
+    -------
+    np.ndarray
+        (H, W, 3) RGB in [0, 1].
+
+    Examples
+    --------
+    >>> colour_instances(np.zeros((4, 4)), np.array([[0, 1, 1, 2]] * 4)).shape
+    (4, 4, 3)
+    """
+    from skimage.segmentation import find_boundaries
+
+    img = _batch(image)[0]
+    rgb = np.clip(img[..., :3] if img.shape[-1] >= 3 else np.repeat(img[..., :1], 3, -1), 0, 1).astype(np.float64)
+    labels = np.asarray(labels)
+    labels = labels[..., 0] if labels.ndim == 3 and labels.shape[-1] == 1 else labels
+    if labels.shape != rgb.shape[:2]:
+        raise ValueError(f"labels {labels.shape} and image {rgb.shape[:2]} differ in size; pass the labels of "
+                         f"this image.")
+    labels = labels.astype(np.int64)
+    colours = np.asarray(class_colours(len(CLASS_PALETTE))[1:])
+    assigned = colours[np.random.default_rng(seed).integers(0, len(colours), int(labels.max()) + 1)]
+    inside = labels > 0
+    out = rgb.copy()
+    out[inside] = (1 - alpha) * rgb[inside] + alpha * assigned[labels[inside]]
+    out[find_boundaries(labels, connectivity=1, mode="inner") & inside] = 1.0
+    return out
+
+
+def plot_instances(image: Any, labels: Mapping[str, Any], window: tuple[int, int, int, int] | None = None,
+                   alpha: float = 0.45) -> Figure:
+    """Show an image and one or more instance-label images of it, each object in a colour of its own.
+
+    Parameters
+    ----------
+    image
+        One image (H, W) or (H, W, C) in [0, 1].
+    labels
+        ``{title: instance labels (H, W)}``, e.g. ``{"true cells": truth, "found cells": found}``;
+        each panel's title gets the number of objects.
+    window
+        ``(top, bottom, left, right)`` in pixels to zoom into; default: the whole image.
+    alpha
+        Opacity of the objects' colours.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The image, then one panel per label image (:func:`colour_instances`).
+
+    Examples
+    --------
+    >>> cells = np.zeros((16, 16), int); cells[2:8, 2:8] = 1; cells[8:14, 2:8] = 2
+    >>> fig = plot_instances(np.zeros((16, 16)), {"cells": cells})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['image', 'cells (2)']
+    """
+    img = _batch(image)[0]
+    height, width = img.shape[:2]
+    top, bottom, left, right = _window(window, height, width, example=(0, min(height, 128), 0, min(width, 128)))
+    fig = Figure(figsize=(PANEL * (1 + len(labels)), PANEL + 0.3), layout="constrained")
+    axes = fig.subplots(1, 1 + len(labels), squeeze=False)[0]
+    _show(axes[0], img[top:bottom, left:right], "image")
+    for ax, (title, label_image) in zip(axes[1:], labels.items()):
+        label_image = np.asarray(label_image)
+        label_image = label_image[..., 0] if label_image.ndim == 3 and label_image.shape[-1] == 1 else label_image
+        count = np.unique(label_image[label_image > 0]).size
+        coloured = colour_instances(img, label_image, alpha)
+        _show(ax, coloured[top:bottom, left:right], f"{title} ({count})")
     return fig

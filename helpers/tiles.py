@@ -294,7 +294,9 @@ def predict_tiled(
     -------
     np.ndarray
         float32 ``(H, W, K)`` or ``(N, H, W, K)``: the same spatial size as ``image``, with the
-        model's K output channels.
+        model's K output channels. For a softmax over K classes every pixel's blended
+        probabilities still sum to 1 (a weighted mean of distributions is one), so the arg-max
+        (:func:`helpers.predict.class_map`) picks the class the overlapping tiles agree on most.
 
     Examples
     --------
