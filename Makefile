@@ -27,6 +27,8 @@ $(STAMP): requirements.txt $(REQS) pyproject.toml
 	@echo "== installing $(REQS) into $(VENV) (about 2 minutes the first time)"
 	$(PY) -m pip install --quiet --upgrade -r $(REQS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# the export extra (bioimageio.core: `python -m helpers export` and its tests), resolved with the pins
+	$(PY) -m pip install --quiet --no-build-isolation -r $(REQS) -e '.[export]'
 	@$(MAKE) --no-print-directory graphviz
 	@touch $(STAMP)
 

@@ -44,6 +44,9 @@ BACKENDS = ("tensorflow", "jax")
 
 #: keras-unet version the notebooks install in Colab (the original workshop's library).
 KERAS_UNET = "0.1.2"
+#: What notebook 2's last section (export to the BioImage Model Zoo format, :mod:`helpers.export`)
+#: needs beyond Colab's packages; Colab ships a pydantic (2.13.4, Aug 2026) inside the cap.
+EXPORT_REQUIREMENTS = ("bioimageio.core==0.11.0", "pydantic>=2.10.3,<2.14")
 
 #: The fix a learner needs when the runtime cannot run the workshop.
 CHANGE_RUNTIME = "choose Runtime > Change runtime type > T4 GPU, then run the notebook again"
@@ -574,14 +577,16 @@ def runtime_plan(tpu: bool, installed: set[str], backend_name: str | None) -> tu
 
     TensorFlow is never installed or reinstalled: Colab's GPU/CPU runtimes ship it, and on a TPU
     runtime (JAX, no TensorFlow since March 2025) Keras runs on JAX and :mod:`helpers.augment`
-    uses its NumPy input pipeline instead of tf.data. Only keras-unet is missing everywhere.
+    uses its NumPy input pipeline instead of tf.data. Only keras-unet and bioimageio.core (for the
+    model export, :data:`EXPORT_REQUIREMENTS`) are missing everywhere.
 
     Parameters
     ----------
     tpu
         A TPU runtime.
     installed
-        Import names present: any of ``"tensorflow"``, ``"jax"``, ``"keras_unet"``.
+        Import names present: any of ``"tensorflow"``, ``"jax"``, ``"keras_unet"``,
+        ``"bioimageio.core"``.
     backend_name
         The Keras backend already chosen (``KERAS_BACKEND``), or None.
 
@@ -598,9 +603,9 @@ def runtime_plan(tpu: bool, installed: set[str], backend_name: str | None) -> tu
 
     Examples
     --------
-    >>> runtime_plan(tpu=True, installed={"jax"}, backend_name="jax")
+    >>> runtime_plan(tpu=True, installed={"jax", "bioimageio.core"}, backend_name="jax")
     (['keras-unet==0.1.2'], 'TPU runtime: Keras on JAX (no TensorFlow: NumPy input pipeline); installing keras-unet==0.1.2.')
-    >>> runtime_plan(tpu=False, installed={"tensorflow", "keras_unet"}, backend_name="tensorflow")
+    >>> runtime_plan(tpu=False, installed={"tensorflow", "keras_unet", "bioimageio.core"}, backend_name="tensorflow")
     ([], 'Keras on TensorFlow; nothing to install.')
     """
     if "tensorflow" not in installed and "jax" not in installed:
@@ -615,6 +620,7 @@ def runtime_plan(tpu: bool, installed: set[str], backend_name: str | None) -> tu
     if name == "tensorflow" and "tensorflow" not in installed:
         raise RuntimeError(f"KERAS_BACKEND=tensorflow, but TensorFlow is not installed: {CHANGE_RUNTIME}.")
     wanted = [] if "keras_unet" in installed else [f"keras-unet=={KERAS_UNET}"]
+    wanted += [] if "bioimageio.core" in installed else list(EXPORT_REQUIREMENTS)
     what = ("TPU runtime: Keras on JAX" if tpu else "Keras on JAX") if name == "jax" else "Keras on TensorFlow"
     if name == "jax" and "tensorflow" not in installed:
         what += " (no TensorFlow: NumPy input pipeline)"
@@ -622,10 +628,18 @@ def runtime_plan(tpu: bool, installed: set[str], backend_name: str | None) -> tu
     return wanted, f"{what}; {done}."
 
 
+def _importable(name: str) -> bool:
+    """``name`` (dotted names too) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent package of a dotted name is missing
+        return False
+
+
 def prepare_colab(run=subprocess.run) -> str:
     """Make a Colab runtime ready for the workshop; print and return one line saying what was done.
 
-    Only keras-unet is installed (TensorFlow is never installed or reinstalled). On a TPU runtime,
+    Only keras-unet and bioimageio.core are installed (TensorFlow is never installed or reinstalled). On a TPU runtime,
     which has JAX but no TensorFlow, ``import helpers`` has already set Keras to JAX before Keras
     was first imported (:func:`select_backend`). Where the runtime cannot work, the learner gets one
     line naming the fix.
@@ -645,7 +659,7 @@ def prepare_colab(run=subprocess.run) -> str:
     >>> prepare_colab()           # doctest: +SKIP
     TPU runtime: Keras on JAX (no TensorFlow: NumPy input pipeline); installing keras-unet==0.1.2.
     """
-    installed = {name for name in ("tensorflow", "jax", "keras_unet") if importlib.util.find_spec(name)}
+    installed = {name for name in ("tensorflow", "jax", "keras_unet", "bioimageio.core") if _importable(name)}
     try:
         chosen = select_backend() if "keras" in sys.modules else os.environ.get("KERAS_BACKEND") or None
         wanted, message = runtime_plan(has_tpu_runtime(), installed, chosen)

@@ -253,10 +253,13 @@ def test_jax_data_parallel_over_simulated_devices(tmp_path):
 
 
 @pytest.mark.parametrize("tpu, installed, backend, wanted, says", [
-    (False, {"tensorflow", "keras_unet"}, "tensorflow", [], "Keras on TensorFlow; nothing to install."),
-    (False, {"tensorflow"}, None, ["keras-unet==0.1.2"], "Keras on TensorFlow; installing keras-unet==0.1.2."),
-    (True, {"jax"}, "jax", ["keras-unet==0.1.2"], "TPU runtime: Keras on JAX (no TensorFlow"),
-    (True, {"jax", "keras_unet"}, None, [], "TPU runtime: Keras on JAX"),
+    (False, {"tensorflow", "keras_unet", "bioimageio.core"}, "tensorflow", [], "Keras on TensorFlow; nothing to install."),
+    (False, {"tensorflow", "bioimageio.core"}, None, ["keras-unet==0.1.2"],
+     "Keras on TensorFlow; installing keras-unet==0.1.2."),
+    (False, {"tensorflow"}, None, ["keras-unet==0.1.2", *env.EXPORT_REQUIREMENTS],
+     "Keras on TensorFlow; installing keras-unet==0.1.2, bioimageio.core==0.11.0"),
+    (True, {"jax", "bioimageio.core"}, "jax", ["keras-unet==0.1.2"], "TPU runtime: Keras on JAX (no TensorFlow"),
+    (True, {"jax", "keras_unet"}, None, list(env.EXPORT_REQUIREMENTS), "TPU runtime: Keras on JAX"),
 ])
 def test_runtime_plan(tpu, installed, backend, wanted, says):
     planned, message = env.runtime_plan(tpu, installed, backend)
@@ -282,7 +285,7 @@ def test_prepare_colab_on_a_fake_tpu_runtime_without_tensorflow(monkeypatch, cap
     present = {"jax", "libtpu"}
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name in present else
-                        (None if name in ("tensorflow", "keras_unet") else real(name, *a)))
+                        (None if name in ("tensorflow", "keras_unet", "bioimageio.core") else real(name, *a)))
     monkeypatch.setattr(env, "select_backend", lambda: "jax")
     calls = []
 
@@ -291,7 +294,8 @@ def test_prepare_colab_on_a_fake_tpu_runtime_without_tensorflow(monkeypatch, cap
 
     message = env.prepare_colab(run=lambda command, **kw: calls.append(command) or Done())
     assert message.startswith("TPU runtime: Keras on JAX") and capsys.readouterr().out.strip() == message
-    assert calls and calls[0][-1] == "keras-unet==0.1.2" and not any("tensorflow" in c for c in calls[0])
+    assert calls and calls[0][-3:] == ["keras-unet==0.1.2", *env.EXPORT_REQUIREMENTS]
+    assert not any("tensorflow" in c for c in calls[0])
 
 
 def test_prepare_colab_failure_is_one_line(monkeypatch):
