@@ -71,6 +71,7 @@ CONFIRM_SEEDS = (4, 5, 6)
 BUDGET: dict[str, Any] = dict(epochs=10, steps=30, batch_size=5, tile=128, overlap=32, filters=16)
 QUICK_BUDGET: dict[str, Any] = dict(epochs=1, steps=2, batch_size=2, tile=32, overlap=8, filters=4)
 IOU_TOLERANCE = 0.01
+CLI_VARIANT = "command line defaults, slices 0-24"
 
 
 def _reinitialise(model, seed: int) -> None:
@@ -241,11 +242,68 @@ def run(quick: bool = False, data: dict | None = None, results: Path | None = No
                        results, label)
     table = summarise([*rows, *[r for r in confirm if r["variant"] == name]])
     if results == RESULTS:
-        write_report(table, winners, name)
+        write_report(table, winners, name, _cli_row(results))
     return table.reset_index()
 
 
-def write_report(table: pd.DataFrame, winners: dict[str, str], combined: str, path: Path = REPORT) -> Path:
+def _cli_row(path: Path) -> dict[str, Any]:
+    """:func:`cli_defaults`, run once and kept in ``path`` like the other runs."""
+    done = [r for r in _done(path) if r.get("variant") == CLI_VARIANT]
+    if done:
+        return done[-1]
+    row = {"variant": CLI_VARIANT, **cli_defaults(), "load": common.load_average()[0],
+           "date": time.strftime("%Y-%m-%d %H:%M")}
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(f"  {CLI_VARIANT}: IoU {row['iou']:.3f} V_rand {row['v_rand']:.3f} ({row['train_s']:.0f} s)", flush=True)
+    return row
+
+
+def cli_defaults(data_dir: str | os.PathLike | None = None, work: Path | None = None,
+                 quick: bool = False) -> dict[str, Any]:
+    """The command line's defaults as a new user runs them: train on slices 0-24, score 25-29.
+
+    ``python -m helpers train --invert-masks`` (all other options at their defaults) on the first
+    25 labelled slices (it splits off its own validation images), then ``predict --probabilities``
+    and ``evaluate --isbi`` on slices 25-29, through :mod:`helpers.workflow`, the command line's
+    own functions.
+
+    Returns
+    -------
+    dict
+        The mean held-out ``iou`` (membrane), ``dice``, ``v_rand``, ``v_info``, the threshold the
+        run chose, its loss and learning rate, and the training seconds.
+    """
+    import tempfile
+
+    from helpers import data, workflow
+
+    root = data.data_root(data_dir) / "train"
+    work = Path(tempfile.mkdtemp(prefix="recipe-cli-")) if work is None else work
+    folders = {name: work / name for name in ("images", "masks", "test_images", "test_masks")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for index in range(30):
+        kind = "" if index < 25 else "test_"
+        for source, target in (("image", "images"), ("label", "masks")):
+            link = folders[kind + target] / f"{index}.png"
+            if not link.exists():
+                link.symlink_to((root / source / f"{index}.png").resolve())
+    quiet = {"echo": lambda line: None}
+    options = dict(epochs=1, steps=2, filters=4, tile=64, verbose=0) if quick else {}
+    config = workflow.train_folder(folders["images"], folders["masks"], work / "run", invert_masks=True,
+                                   **options, **quiet)
+    workflow.predict_folder(work / "run" / "model.keras", folders["test_images"], work / "pred",
+                            probabilities=True, **quiet)
+    table = workflow.evaluate_folders(work / "pred", folders["test_masks"], isbi=True, **quiet)
+    mean = table.loc["mean"]
+    return {"threshold": config["threshold"], "loss": config["loss"], "learning_rate": config["learning_rate"],
+            "iou": float(mean["iou"]), "dice": float(mean["dice"]), "v_rand": float(mean["v_rand"]),
+            "v_info": float(mean["v_info"]), "train_s": config["train_seconds_last_session"]}
+
+
+def write_report(table: pd.DataFrame, winners: dict[str, str], combined: str, cli: dict[str, Any] | None = None,
+                 path: Path = REPORT) -> Path:
     """Write the Markdown report (table, winners, targets) next to this file."""
     info = common.machine()
     base = table.loc["today: BCE + Jaccard"]
@@ -286,9 +344,25 @@ def write_report(table: pd.DataFrame, winners: dict[str, str], combined: str, pa
         f"| spread of V_rand <= 0.05 | {best['v_rand spread']:.3f} | "
         f"{'yes' if best['v_rand spread'] <= 0.05 else 'no'} |",
         "",
+        *([f"| command line defaults, trained on slices 0-24: held-out membrane IoU >= 0.62 | "
+           f"{cli['iou']:.3f} | {'yes' if cli['iou'] >= 0.62 else 'no'} |"] if cli else []),
+        "",
         f"Today's recipe for comparison: IoU {base['iou_membrane']:.3f}, V_rand {base['v_rand']:.3f} "
         f"(spread {base['v_rand spread']:.3f}).",
         "",
     ]
+    if cli:
+        lines += [
+            "## The command line's defaults",
+            "",
+            "`python -m helpers train --images <slices 0-24> --masks <their labels> --out run --invert-masks`, "
+            "every other option at its default (loss `" + str(cli["loss"]) + "`, Adam "
+            f"{cli['learning_rate']:g}, 16 filters, 20 x 50 steps of 8 tiles), then `predict --probabilities` "
+            "and `evaluate --isbi` on slices 25-29 (one run, seed 42): "
+            f"held-out membrane IoU {cli['iou']:.3f}, Dice {cli['dice']:.3f}, V_rand {cli['v_rand']:.3f}, "
+            f"V_info {cli['v_info']:.3f}; threshold {cli['threshold']:.2f} chosen on its own validation "
+            f"images; {cli['train_s']:.0f} s of training ({cli['date']}).",
+            "",
+        ]
     path.write_text("\n".join(lines))
     return path

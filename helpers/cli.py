@@ -5,11 +5,13 @@ Run ``python -m helpers --help`` (or the installed ``unet-workshop --help``)::
     python -m helpers train --images my/images --masks my/masks --out runs/mine --epochs 20
     python -m helpers predict --model runs/mine/model.keras --input new/images --output new/masks
     python -m helpers evaluate --pred new/masks --truth new/true_masks --json scores.json
+    python -m helpers export --model runs/mine/model.keras --out my_model.zip   # for Fiji, ilastik, napari
     python -m helpers run-notebooks --out build          # what `make run` does
 
 This module only parses the command line: each subcommand calls one function of
-:mod:`helpers.workflow` (``train_folder``, ``predict_folder``, ``evaluate_folders``) or
-:func:`helpers.runner.run_notebooks`, which do the work and can be called from Python too.
+:mod:`helpers.workflow` (``train_folder``, ``predict_folder``, ``evaluate_folders``),
+:func:`helpers.export.export_model` or :func:`helpers.runner.run_notebooks`, which do the work and
+can be called from Python too.
 
 Design notes
 ------------
@@ -40,7 +42,7 @@ import sys
 from collections.abc import Sequence
 
 from helpers import workflow
-from helpers.workflow import DEFAULT_LAYERS, DEFAULT_TILE, LOSSES
+from helpers.workflow import BORDER_OBJECTS, DEFAULT_LAYERS, DEFAULT_LEARNING_RATE, DEFAULT_TILE, LOSSES
 
 EXAMPLES = """\
 examples:
@@ -54,6 +56,15 @@ examples:
   python -m helpers predict --model runs/own/model.keras --input new/ --output new_masks/
   # score predicted masks against true ones (pairs files by name)
   python -m helpers evaluate --pred new_masks/ --truth new_truth/ --json scores.json
+  # three classes named in the order of their numbers in the masks (inferred when left out)
+  python -m helpers train --images tissue/images --masks tissue/masks --out runs/tissue \
+      --classes background,cortex,medulla
+  # nuclei given as instance labels: train background/interior/boundary, write and score instances
+  python -m helpers train --images nuclei/images --masks nuclei/labels --out runs/nuclei --instances-to-classes
+  python -m helpers predict --model runs/nuclei/model.keras --input new/ --output new_out/ --instances
+  python -m helpers evaluate --pred new_out/ --truth new_labels/ --instances
+  # package the model for Fiji/deepImageJ, ilastik and napari (BioImage Model Zoo format), and test it
+  python -m helpers export --model runs/own/model.keras --out own_model.zip --authors "Ada Lovelace" --check
   # run both workshop notebooks headless into build/ (what `make run` does)
   python -m helpers run-notebooks --out build --profile quick
 
@@ -72,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overlap=args.overlap, filters=args.filters, layers=args.layers, dropout=args.dropout, loss=args.loss,
         val_fraction=args.val_fraction, batch_size=args.batch_size, learning_rate=args.learning_rate,
         channels=None if args.channels == "auto" else int(args.channels), invert_masks=args.invert_masks,
+        border_objects=args.border_objects,
+        classes=args.classes, instances_to_classes=args.instances_to_classes,
         seed=args.seed, resume=args.resume, verbose=args.verbose)
     return 0
 
@@ -79,13 +92,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``predict``: :func:`helpers.workflow.predict_folder` with the command line's arguments."""
     workflow.predict_folder(args.model, args.input, args.output, threshold=args.threshold, tile=args.tile,
-                            overlap=args.overlap, probabilities=args.probabilities)
+                            overlap=args.overlap, probabilities=args.probabilities, instances=args.instances,
+                            min_size=args.min_size)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: :func:`helpers.workflow.evaluate_folders` with the command line's arguments."""
-    workflow.evaluate_folders(args.pred, args.truth, json_path=args.json, isbi=args.isbi)
+    workflow.evaluate_folders(args.pred, args.truth, json_path=args.json, isbi=args.isbi, classes=args.classes,
+                              instances=args.instances)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export``: :func:`helpers.export.export_model` (and :func:`~helpers.export.check_package` with ``--check``)."""
+    from helpers import export
+
+    authors = [name.strip() for name in args.authors.split(",") if name.strip()] if args.authors else None
+    try:
+        path = export.export_model(args.model, args.out, name=args.name, description=args.description,
+                                   authors=authors or export.DEFAULT_AUTHORS, license=args.license,
+                                   test_image=args.test_image, force=args.force)
+        print(f"wrote {path} (BioImage Model Zoo package; open it in Fiji/deepImageJ, ilastik or napari, "
+              f"see README.md inside)")
+        if args.check:
+            result = export.check_package(path)
+            failed = [f"{d['name']}: {' '.join(d['errors'])}" for d in result["details"] if d["errors"]]
+            if result["status"] != "passed":
+                raise RuntimeError(f"bioimageio.core's test of {path}: {result['status']}; "
+                                   f"{failed[0] if failed else 'no details'}")
+            print(f"bioimageio.core's model test of {path}: {result['status']}")
+    except (ImportError, FileExistsError) as error:  # main() prints the other errors the same way
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -102,7 +141,7 @@ def cmd_run_notebooks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m helpers`` argument parser with its four subcommands."""
+    """The ``python -m helpers`` argument parser with its five subcommands."""
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="python -m helpers", formatter_class=formatter, epilog=EXAMPLES,
                                      description="U-Net workshop: train on your own images, segment, evaluate, "
@@ -115,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "validation, train, choose the threshold on the validation images "
                                             "and write OUT/model.keras, history.csv, config.json, metrics.json.")
     train.add_argument("--images", required=True, help="folder of images (PNG/TIFF/JPEG, 8/16-bit, gray/RGB)")
-    train.add_argument("--masks", required=True, help="folder of masks named like the images, {0,1}/{0,255}")
+    train.add_argument("--masks", required=True, help="folder of masks named like the images: {0,1}/{0,255}, or "
+                                                      "the class numbers 0..K-1 (gray or palette PNG)")
     train.add_argument("--out", required=True, help="run folder for the model, history and scores")
     train.add_argument("--epochs", type=int, default=20, help="total epochs (including earlier ones on --resume)")
     train.add_argument("--steps", type=int, default=50, help="batches per epoch")
@@ -124,23 +164,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--filters", type=int, default=16, help="filters in the first U-Net level")
     train.add_argument("--layers", type=int, default=DEFAULT_LAYERS, help="U-Net pooling levels")
     train.add_argument("--dropout", type=float, default=0.2, help="spatial dropout rate")
-    train.add_argument("--loss", choices=LOSSES, default="bce_jaccard", help="training loss")
+    train.add_argument("--loss", choices=LOSSES, default="auto",
+                       help="training loss; auto: border-weighted BCE + Jaccard for binary masks (the recipe "
+                            "benchmark's winner), cross-entropy + Jaccard for K classes")
     train.add_argument("--val-fraction", type=float, default=0.2, help="fraction of images for validation")
     train.add_argument("--batch-size", type=int, default=8, help="tiles per batch")
-    train.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate")
+    train.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE, help="Adam learning rate")
+    train.add_argument("--border-objects", choices=BORDER_OBJECTS, default="auto",
+                       help="with a weighted loss: the objects whose narrow gaps weigh most, 'background' "
+                            "(cells between membrane lines) or 'foreground' (blobs such as nuclei); auto: the "
+                            "side split into more regions")
     train.add_argument("--channels", choices=("auto", "1", "3"), default="auto",
                        help="auto: keep the images' channels; 1: convert to gray; 3: convert to RGB "
                             "(the conversion is recorded and applied by predict)")
     train.add_argument("--invert-masks", action="store_true",
                        help="the mask value 0 is the foreground (e.g. ISBI labels, 0 = membrane)")
+    train.add_argument("--classes", default=None, metavar="NAME,NAME,...",
+                       help="the classes' names in the order of their numbers in the masks (K names: a softmax "
+                            "over K classes; 2: binary); default: inferred from the masks")
+    train.add_argument("--instances-to-classes", action="store_true",
+                       help="the masks are instance labels (0 = background, one number per object): train the "
+                            "three classes background, interior, boundary, which separate touching objects")
     train.add_argument("--seed", type=int, default=42, help="seed for the split, weights and augmentation")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity")
     train.set_defaults(run=cmd_train)
 
     predict = commands.add_parser("predict", help="segment images with a trained model",
-                                  description="Write OUTPUT/<name>.png ({0,255}, the input's size) for every "
-                                              "input image, predicted with overlapping, blended tiles.")
+                                  description="Write OUTPUT/<name>.png ({0,255}, or a palette PNG of the class "
+                                              "numbers for K classes; the input's size) for every input image, "
+                                              "predicted with overlapping, blended tiles.")
     predict.add_argument("--model", required=True, help="RUN_DIR/model.keras (config.json next to it is used)")
     predict.add_argument("--input", required=True, help="an image file or a folder of images")
     predict.add_argument("--output", required=True, help="folder for the masks (not the input folder)")
@@ -149,20 +202,56 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tile", type=int, default=None,
                          help=f"tile size (default: config.json, else {DEFAULT_TILE})")
     predict.add_argument("--overlap", type=int, default=None, help="tile overlap (default: config.json, else tile/4)")
-    predict.add_argument("--probabilities", action="store_true", help="also write <name>_prob.tif (float32)")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="also write <name>_prob.tif (float32; one page per class for K classes)")
+    predict.add_argument("--instances", nargs="?", const="auto", default=None, choices=workflow.INSTANCE_MODES,
+                         help="also write <name>_instances.tif, 16-bit instance labels (one number per object): "
+                              "'objects' splits the foreground into blobs, 'boundaries' takes the regions a "
+                              "boundary model's lines (e.g. membranes) separate, 'auto' (the default) uses an "
+                              "--instances-to-classes model's interior and boundary classes, else 'objects'")
+    predict.add_argument("--min-size", type=int, default=10,
+                         help="with --instances: objects smaller than this many pixels are dropped")
     predict.set_defaults(run=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="score predicted masks against true masks",
                                    description="Pair masks by file name and print per-image and mean IoU, Dice "
-                                               "and pixel error of the foreground (non-zero value).")
-    evaluate.add_argument("--pred", required=True, help="folder of predicted masks ({0,255} or {0,1})")
+                                               "and pixel error of the foreground (non-zero value), of every "
+                                               "class for masks of class numbers, or instance matching.")
+    evaluate.add_argument("--pred", required=True, help="folder of predicted masks ({0,255}, {0,1} or class "
+                                                        "numbers)")
     evaluate.add_argument("--truth", required=True, help="folder of true masks with the same file names")
+    evaluate.add_argument("--classes", default=None, metavar="NAME,NAME,...",
+                          help="names of the classes 0..K-1 for the per-class columns (default: class 0, ...)")
+    evaluate.add_argument("--instances", action="store_true",
+                          help="the truths are instance labels (one number per object): match the predicted "
+                               "<name>_instances.tif (predict --instances) at IoU >= 0.5 and report precision, "
+                               "recall, F1 and the mean matched IoU")
     evaluate.add_argument("--json", default=None, help="also write the scores to this JSON file")
     evaluate.add_argument("--isbi", action="store_true",
                           help="truth masks are ISBI-style cell/membrane labels (0 = membrane, 255 = cell) and the "
                                "predictions mark membrane; adds the ISBI 2012 V_rand and V_info (using "
                                "<name>_prob.tif where present)")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    export = commands.add_parser("export", help="package a trained model for Fiji, ilastik and napari",
+                                 description="Write OUT, a BioImage Model Zoo package (spec 0.5: rdf.yaml, Keras and "
+                                             "TensorFlow weights, a test image and its prediction, a cover and a "
+                                             "README), for Fiji/deepImageJ, ilastik and napari. Needs the export "
+                                             "extra: pip install -e '.[export]'.")
+    export.add_argument("--model", required=True, help="RUN_DIR/model.keras (config.json and metrics.json next to "
+                                                       "it are used)")
+    export.add_argument("--out", required=True, help="the package to write, ending in .zip")
+    export.add_argument("--name", default=None, help="model name (default: from the run folder's name)")
+    export.add_argument("--description", default=None, help="one or two sentences (default: from the run)")
+    export.add_argument("--authors", default=None, help="author names separated by commas "
+                                                        "(default: 'U-Net workshop participant')")
+    export.add_argument("--license", default=None, help="SPDX licence id of the weights, e.g. MIT (default: "
+                                                         "CC-BY-4.0)")
+    export.add_argument("--test-image", default=None, help="image for the package's test (default: the first "
+                                                           "training image recorded in config.json)")
+    export.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    export.add_argument("--check", action="store_true", help="then run bioimageio.core's model test on OUT")
+    export.set_defaults(run=cmd_export)
 
     run = commands.add_parser("run-notebooks", help="execute the workshop notebooks headless",
                               description="Execute notebooks/01_*.ipynb and 02_*.ipynb into OUT (.ipynb and "

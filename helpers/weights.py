@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-__all__ = ["W0", "SIGMA", "object_labels", "class_balance", "border_weight_map", "weight_maps"]
+__all__ = ["W0", "SIGMA", "object_labels", "class_balance", "border_weight_map", "weight_maps", "guess_objects"]
 
 #: The U-Net paper's values (section 3): border weight and its length scale in pixels.
 W0 = 10.0
@@ -204,3 +204,36 @@ def weight_maps(masks: np.ndarray, w0: float = W0, sigma: float = SIGMA,
     if masks.ndim != 3:
         raise ValueError(f"expected masks (N, H, W) or (N, H, W, 1), got shape {masks.shape}.")
     return np.stack([border_weight_map(m, w0, sigma, objects, balance) for m in masks])
+
+
+def guess_objects(masks) -> str:
+    """Which side of binary masks holds the objects: the one split into more connected regions.
+
+    Membrane masks (ISBI: 1 = membrane) are a connected network of lines around many cells, so the
+    objects are the regions of 0 (``"background"``); nuclei on a background are many regions of 1
+    around one background (``"foreground"``).
+
+    Parameters
+    ----------
+    masks : sequence of np.ndarray
+        Binary masks, each (H, W) or (H, W, 1) (sizes may differ).
+
+    Returns
+    -------
+    str
+        ``"background"`` or ``"foreground"`` (ties: ``"foreground"``).
+
+    Examples
+    --------
+    >>> mask = np.zeros((5, 9)); mask[:, 3:6] = 1          # two cells, one membrane
+    >>> guess_objects([mask]), guess_objects([1 - mask])
+    ('background', 'foreground')
+    """
+    from scipy import ndimage
+
+    regions = {"background": 0, "foreground": 0}
+    for mask in masks:
+        binary = _as_2d(mask) > 0.5
+        regions["background"] += ndimage.label(~binary)[1]
+        regions["foreground"] += ndimage.label(binary)[1]
+    return "background" if regions["background"] > regions["foreground"] else "foreground"

@@ -108,5 +108,17 @@ def test_recipe_choice_and_report(tmp_path):
     assert winners == {"loss": "BCE", "learning rate": "Adam 1e-4"}
     assert recipe.combined_recipe(winners) == {**recipe.BASE, "loss": "bce", "learning_rate": 1e-4}
     table.loc["combined: BCE + Adam 1e-4"] = table.loc["BCE"]
-    report = recipe.write_report(table, winners, "combined: BCE + Adam 1e-4", tmp_path / "r.md").read_text()
+    cli = {"iou": 0.63, "dice": 0.77, "v_rand": 0.9, "v_info": 0.95, "threshold": 0.4, "loss": "bce",
+           "learning_rate": 1e-3, "train_s": 300.0, "date": "2026-11-26 10:00"}
+    report = recipe.write_report(table, winners, "combined: BCE + Adam 1e-4", cli, path=tmp_path / "r.md").read_text()
     assert "- loss: **BCE**" in report and "| held-out V_rand >= 0.90 (3-seed mean) | 0.870 | no |" in report
+    assert "trained on slices 0-24: held-out membrane IoU >= 0.62 | 0.630 | yes |" in report
+
+
+def test_recipe_command_line_defaults(tmp_path):
+    from benchmarks import recipe
+
+    row = recipe.cli_defaults(work=tmp_path, quick=True)
+    assert row["loss"] == "weighted_bce_jaccard" and row["learning_rate"] == 1e-3
+    assert all(0 <= row[key] <= 1 for key in ("iou", "dice", "v_rand", "v_info", "threshold"))
+    assert sorted(p.name for p in (tmp_path / "pred").glob("*.png")) == [f"{i}.png" for i in range(25, 30)]

@@ -110,6 +110,9 @@ def test_train_writes_run_folder(trained):
     assert config["channels"] == 1 and config["channel_conversion"] == "rgb_to_gray"
     assert config["tile"] == TILE and config["num_layers"] == 2 and 0 < config["threshold"] < 1
     assert "value 1 (or 255) = foreground" in config["class_meaning"]
+    # the default recipe (benchmarks/RESULTS-recipe.md): border-weighted BCE + Jaccard, Adam 1e-3
+    assert config["loss"] == "weighted_bce_jaccard" and config["learning_rate"] == 1e-3
+    assert config["border_objects"] in ("background", "foreground")
     assert sorted(config["train_images"] + config["validation_images"]) == sorted(SIZES)
     assert len(config["validation_images"]) == round(len(SIZES) * 0.2)  # split by image, not tile
     assert not set(config["train_images"]) & set(config["validation_images"])

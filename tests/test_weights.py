@@ -136,3 +136,37 @@ def test_docstring_examples():
 
     for module in (weights, losses):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_guess_objects_tells_membranes_from_blobs():
+    membranes = two_cells()
+    assert weights.guess_objects([membranes]) == "background"
+    blobs = np.zeros((12, 12), np.uint8)
+    blobs[1:4, 1:4] = blobs[6:9, 6:9] = blobs[1:3, 8:11] = 1
+    assert weights.guess_objects([blobs, blobs[..., None]]) == "foreground"
+
+
+def test_train_folder_weights_the_borders_of_the_named_objects(tmp_path):
+    from PIL import Image
+
+    from helpers import workflow
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(); masks.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(5):
+        mask = np.zeros((64, 64), np.uint8)
+        mask[:, 20 + index:23 + index] = mask[30:33, :] = 1  # membranes around four cells
+        Image.fromarray((np.clip(0.7 - 0.5 * mask + rng.normal(0, 0.05, mask.shape), 0, 1) * 255)
+                        .astype(np.uint8)).save(images / f"s{index}.png")
+        Image.fromarray(mask * 255).save(masks / f"s{index}.png")
+    lines = []
+    config = workflow.train_folder(images, masks, tmp_path / "run", epochs=1, steps=2, tile=32, filters=4,
+                                   layers=2, batch_size=2, verbose=0, echo=lines.append)
+    assert config["loss"] == "weighted_bce_jaccard" and config["border_objects"] == "background"
+    assert any(line.startswith("border weights (U-Net paper") for line in lines)
+    plain = workflow.train_folder(images, masks, tmp_path / "plain", loss="bce", epochs=1, steps=2, tile=32,
+                                  filters=4, layers=2, batch_size=2, verbose=0, echo=lines.append)
+    assert plain["border_objects"] is None
+    with pytest.raises(ValueError, match="--border-objects 'cells'"):
+        workflow.train_folder(images, masks, tmp_path / "bad", border_objects="cells")
