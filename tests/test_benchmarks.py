@@ -122,3 +122,26 @@ def test_recipe_command_line_defaults(tmp_path):
     assert row["loss"] == "weighted_bce_jaccard" and row["learning_rate"] == 1e-3
     assert all(0 <= row[key] <= 1 for key in ("iou", "dice", "v_rand", "v_info", "threshold"))
     assert sorted(p.name for p in (tmp_path / "pred").glob("*.png")) == [f"{i}.png" for i in range(25, 30)]
+
+
+def test_notebook_quotes_the_recipe_record():
+    """Notebook 2's table of runs over seeds (section 9) agrees with benchmarks/results/recipe.jsonl."""
+    import json
+    import re
+    from pathlib import Path
+
+    from benchmarks import recipe
+
+    table = recipe.summarise([r for r in recipe._done(recipe.RESULTS) if r.get("budget") == "cpu"])
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "02_unet_further_topics.ipynb").read_text())
+    text = "".join(next(c for c in notebook["cells"] if c["id"] == "b16a0005")["source"])
+    rows = re.findall(r"^\| \**([^|*]+?)\**(, confirmed)? \| (\d)–\d \| ([\d.]+) \| \**([\d.]+)\** \| ([\d.]+) \|$",
+                      text, re.M)
+    assert len(rows) == 6, text
+    for name, confirmed, first_seed, iou, v_rand, spread in rows:
+        variant = ("combined: " + name if confirmed else
+                   "today: BCE + Jaccard" if name == "BCE + Jaccard" else name)
+        assert (first_seed == "4") == bool(confirmed)
+        quoted = [float(iou), float(v_rand), float(spread)]
+        measured = table.loc[variant, ["iou_membrane", "v_rand", "v_rand spread"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(quoted, measured, atol=0.0006, err_msg=variant)
