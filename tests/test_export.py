@@ -189,6 +189,10 @@ def test_multiclass_mixed_precision_16bit_package_passes_in_process(tmp_path, mo
     # bioimageio.core's test in this process, for each format it runs under this Keras backend
     # (its SavedModel adapter needs the TensorFlow backend; check_package covers it on the others)
     monkeypatch.chdir(tmp_path)
+    # bioimageio.core's Keras adapter writes its own KERAS_BACKEND setting (default "torch") into
+    # os.environ when first imported; monkeypatch puts the variable back after this test, so later
+    # tests' subprocesses (make gpu-check's dry run) start Keras on the backend this run uses
+    monkeypatch.setenv("KERAS_BACKEND", keras.backend.backend())
     runnable = [wf for wf, entry in descr.weights if entry is not None
                 and (wf != "tensorflow_saved_model_bundle" or keras.backend.backend() == "tensorflow")]
     assert "keras_v3" in runnable
