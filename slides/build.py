@@ -203,7 +203,43 @@ def computed_values() -> dict[str, str]:
         "unet_valid_512": str(examples.unet_output_size(512, "valid")),
         "augment_original": examples.describe_augmentation(augment.ORIGINAL_ARGS),
         "augment_default": examples.describe_augmentation(augment.DEFAULT_ARGS),
+        **recipe_values(),
     }
+
+
+#: Rows of the recipe benchmark the deck quotes: placeholder key -> variant name.
+RECIPE_ROWS = {"today": "today: BCE + Jaccard", "bce": "BCE", "weighted": "border-weighted BCE + Jaccard",
+               "combined": "combined: border-weighted BCE + Jaccard", "batchnorm": "batch norm",
+               "slow": "Adam 1e-4"}
+
+
+def recipe_values(record: Path | None = None) -> dict[str, str]:
+    """``recipe_<row>_<iou|vrand|spread>`` from the recipe benchmark's record of runs.
+
+    The slide "One run cannot decide" quotes these; they come from
+    ``benchmarks/results/recipe.jsonl`` (``python -m benchmarks recipe``), so the slide and the
+    benchmark report cannot disagree. ``recipe_loss_spread`` is the largest spread of V_rand over
+    the seeds among the loss variants.
+
+    Examples
+    --------
+    >>> recipe_values()["recipe_weighted_vrand"]  # doctest: +SKIP
+    '0.888'
+    """
+    from benchmarks import recipe
+
+    rows = [row for row in recipe._done(record or recipe.RESULTS) if row.get("budget") == "cpu"]
+    if not rows:
+        raise FileNotFoundError(f"{record or recipe.RESULTS} holds no runs: run `python -m benchmarks recipe`.")
+    table = recipe.summarise(rows)
+    values = {}
+    for key, name in RECIPE_ROWS.items():
+        values[f"recipe_{key}_iou"] = f"{table.loc[name, 'iou_membrane']:.3f}"
+        values[f"recipe_{key}_vrand"] = f"{table.loc[name, 'v_rand']:.3f}"
+        values[f"recipe_{key}_spread"] = f"{table.loc[name, 'v_rand spread']:.3f}"
+    losses = [name for name in recipe.GROUPS["loss"] if name in table.index]
+    values["recipe_loss_spread"] = f"{table.loc[losses, 'v_rand spread'].max():.2f}"
+    return values
 
 
 def split_slides(source: str) -> list[dict[str, str]]:
