@@ -24,6 +24,24 @@ def isbi_dir() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _keep_keras_backend():
+    """Put ``KERAS_BACKEND`` back after every test.
+
+    bioimageio.core's Keras adapter writes its own setting (default ``"torch"``) into
+    ``os.environ`` when first imported (tests/test_export.py); left there, it would start later
+    subprocesses (``make gpu-check``'s dry run) and the notebook kernels of nbval on a backend that
+    is not installed.
+    """
+    before = os.environ.get("KERAS_BACKEND")
+    yield
+    if os.environ.get("KERAS_BACKEND") != before:
+        if before is None:
+            os.environ.pop("KERAS_BACKEND", None)
+        else:
+            os.environ["KERAS_BACKEND"] = before
+
+
 def gradient(fn, value):
     """d fn(value) / d value under the active Keras backend (TensorFlow's tape or jax.grad)."""
     import keras
