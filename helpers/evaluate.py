@@ -331,14 +331,10 @@ def class_table(pred, truth, class_names, names: Sequence[str] | None = None,
     first = 0 if include_background else 1
     rows = []
     for i, (p, t) in enumerate(zip(preds, truths)):
-        if p.shape != t.shape:
-            raise ValueError(f"image {names[i]}: prediction {p.shape} and truth {t.shape} differ in shape; predict "
-                             f"at the masks' size.")
-        for label, image in (("prediction", p), ("truth", t)):
-            if image.size and (image.min() < 0 or image.max() >= num_classes):
-                raise ValueError(f"image {names[i]}: the {label} holds class {int(image.max())}, but there are "
-                                 f"{num_classes} classes (0..{num_classes - 1}); pass one name per class.")
-        iou, dice = class_iou_np(p, t, num_classes), class_dice_np(p, t, num_classes)
+        try:  # class_iou_np checks shapes and class numbers
+            iou, dice = class_iou_np(p, t, num_classes), class_dice_np(p, t, num_classes)
+        except ValueError as error:
+            raise ValueError(f"image {names[i]}: {error}") from None
         row = {f"iou_{name}": value for name, value in zip(class_names, iou)}
         row.update({f"dice_{name}": value for name, value in zip(class_names, dice)})
         with np.errstate(all="ignore"):

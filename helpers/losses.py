@@ -58,6 +58,21 @@ def _overlap(y_true, y_pred):
     return intersection, total
 
 
+def _bce_per_image(y_true, y_pred, pixel_weights=None):
+    """Binary cross-entropy averaged over each image's pixels (and channels), optionally weighted.
+
+    ``pixel_weights`` (batch, H, W) or (batch, H, W, 1) multiply each pixel's cross-entropy
+    before the mean (the U-Net paper's weight map); inputs are float32 from :func:`_as_float32`.
+    """
+    bce = ops.binary_crossentropy(y_true, y_pred)  # per pixel and channel: (batch, H, W, C)
+    if pixel_weights is not None:
+        pixel_weights = ops.cast(ops.convert_to_tensor(pixel_weights), "float32")
+        if len(pixel_weights.shape) == len(bce.shape) - 1:  # (batch, H, W): one weight per pixel
+            pixel_weights = ops.expand_dims(pixel_weights, axis=-1)
+        bce = bce * pixel_weights
+    return ops.mean(bce, axis=_image_axes(bce))
+
+
 @keras.saving.register_keras_serializable(package="helpers")
 def jaccard_loss(y_true, y_pred, smooth: float = 1.0):
     r"""Soft Jaccard (IoU) loss of each image: ``1 - (|X∩Y| + s) / (|X ∪ Y| + s)``.
@@ -169,8 +184,7 @@ def bce_jaccard_loss(y_true, y_pred, smooth: float = 1.0):
     0.0
     """
     y_true, y_pred = _as_float32(y_true, y_pred)
-    bce = ops.mean(ops.binary_crossentropy(y_true, y_pred), axis=_image_axes(y_pred))
-    return bce + jaccard_loss(y_true, y_pred, smooth=smooth)
+    return _bce_per_image(y_true, y_pred) + jaccard_loss(y_true, y_pred, smooth=smooth)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,8 +462,7 @@ def bce_dice_loss(y_true, y_pred, smooth: float = 1.0):
     0.0
     """
     y_true, y_pred = _as_float32(y_true, y_pred)
-    bce = ops.mean(ops.binary_crossentropy(y_true, y_pred), axis=_image_axes(y_pred))
-    return bce + dice_loss(y_true, y_pred, smooth=smooth)
+    return _bce_per_image(y_true, y_pred) + dice_loss(y_true, y_pred, smooth=smooth)
 
 
 @keras.saving.register_keras_serializable(package="helpers")
@@ -494,13 +507,7 @@ class WeightedBCE(keras.losses.Loss):
 
     def _per_image(self, y_true, y_pred, pixel_weights=None):
         y_true, y_pred = _as_float32(y_true, y_pred)
-        bce = ops.binary_crossentropy(y_true, y_pred)  # per pixel and channel: (batch, H, W, C)
-        if pixel_weights is not None:
-            pixel_weights = ops.cast(ops.convert_to_tensor(pixel_weights), "float32")
-            if len(pixel_weights.shape) == len(bce.shape) - 1:  # (batch, H, W): one weight per pixel
-                pixel_weights = ops.expand_dims(pixel_weights, axis=-1)
-            bce = bce * pixel_weights
-        loss = ops.mean(bce, axis=_image_axes(bce))
+        loss = _bce_per_image(y_true, y_pred, pixel_weights)
         if self.jaccard:
             loss = loss + self.jaccard * jaccard_loss(y_true, y_pred)
         return loss

@@ -258,8 +258,10 @@ class ClassIoU(_PerImageClassScore):
         super().__init__(name=name or f"iou_{class_id}", dtype=dtype)
         self.class_id = int(class_id)
 
+    _dice = False
+
     def _values(self, y_true, y_pred):
-        scores, present = _class_scores(y_true, y_pred, [self.class_id], dice=False)
+        scores, present = _class_scores(y_true, y_pred, [self.class_id], dice=self._dice)
         return scores[:, 0], present[:, 0]
 
     def get_config(self) -> dict:
@@ -291,9 +293,7 @@ class ClassDice(ClassIoU):
     def __init__(self, class_id: int, name: str | None = None, dtype=None):
         super().__init__(class_id, name=name or f"dice_{class_id}", dtype=dtype)
 
-    def _values(self, y_true, y_pred):
-        scores, present = _class_scores(y_true, y_pred, [self.class_id], dice=True)
-        return scores[:, 0], present[:, 0]
+    _dice = True
 
 
 @keras.saving.register_keras_serializable(package="helpers")
@@ -499,12 +499,12 @@ def mean_iou_np(preds: np.ndarray, truths: np.ndarray) -> float:
 def _class_pair(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     pred, truth = np.asarray(pred), np.asarray(truth)
     if pred.shape != truth.shape:
-        raise ValueError(f"pred has shape {pred.shape} but truth has shape {truth.shape}; pass class numbers of "
+        raise ValueError(f"pred {pred.shape} and truth {truth.shape} differ in shape; pass class numbers of "
                          f"the same image (arg-max a softmax output first, e.g. helpers.predict.class_map)")
     for name, array in (("pred", pred), ("truth", truth)):
         if array.size and (array.min() < 0 or array.max() >= num_classes):
-            raise ValueError(f"{name} holds class {int(array.max())} but num_classes is {num_classes} "
-                             f"(classes 0..{num_classes - 1})")
+            raise ValueError(f"{name} holds class {int(array.max())} but there are {num_classes} classes "
+                             f"(0..{num_classes - 1}); pass one name per class")
     return pred.astype(np.int64).ravel(), truth.astype(np.int64).ravel()
 
 

@@ -667,15 +667,7 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
                                    echo)
     pairs = files.pair_by_name(preds, truth_dir, fix=fix)
     names_ = list(pairs)
-    raw_preds, raw_truths = [], []
-    for name in _progress(names_, "reading"):
-        pred_path, truth_path = pairs[name]
-        pred_mask, truth_mask = files.read_labels(pred_path), files.read_labels(truth_path)
-        if pred_mask.shape != truth_mask.shape:
-            raise ValueError(f"Size mismatch: prediction {pred_path} is {pred_mask.shape[0]}x{pred_mask.shape[1]} "
-                             f"but truth {truth_path} is {truth_mask.shape[0]}x{truth_mask.shape[1]}.")
-        raw_preds.append(pred_mask)
-        raw_truths.append(truth_mask)
+    raw_preds, raw_truths = _read_pairs(pairs)
     values = {path: np.unique(mask) for (pred_path, truth_path), pred_mask, truth_mask
               in zip(pairs.values(), raw_preds, raw_truths) for path, mask in ((truth_path, truth_mask),
                                                                             (pred_path, pred_mask))}
@@ -712,6 +704,20 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
     return table
 
 
+def _read_pairs(pairs: dict[str, tuple[Path, Path]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read every (prediction, truth) pair with :func:`helpers.files.read_labels`; sizes must agree."""
+    preds, truths = [], []
+    for name in _progress(list(pairs), "reading"):
+        pred_path, truth_path = pairs[name]
+        pred, truth = files.read_labels(pred_path), files.read_labels(truth_path)
+        if pred.shape != truth.shape:
+            raise ValueError(f"Size mismatch: prediction {pred_path} is {pred.shape[0]}x{pred.shape[1]} "
+                             f"but truth {truth_path} is {truth.shape[0]}x{truth.shape[1]}.")
+        preds.append(pred)
+        truths.append(truth)
+    return preds, truths
+
+
 def _evaluate_instances(pairs: dict[str, tuple[Path, Path]], pred_dir: Path, truth_dir: Path,
                         json_path: str | os.PathLike | None, echo: Callable[[str], None]) -> pd.DataFrame:
     """``evaluate --instances``: object pixels' IoU and Dice, and instance matching at IoU >= 0.5."""
@@ -719,15 +725,7 @@ def _evaluate_instances(pairs: dict[str, tuple[Path, Path]], pred_dir: Path, tru
     from helpers.metrics import dice_np, iou_np
 
     names = list(pairs)
-    pred_labels, truth_labels = [], []
-    for name in _progress(names, "reading"):
-        pred_path, truth_path = pairs[name]
-        pred_image, truth_image = files.read_labels(pred_path), files.read_labels(truth_path)
-        if pred_image.shape != truth_image.shape:
-            raise ValueError(f"Size mismatch: prediction {pred_path} is {pred_image.shape[0]}x{pred_image.shape[1]} "
-                             f"but truth {truth_path} is {truth_image.shape[0]}x{truth_image.shape[1]}.")
-        pred_labels.append(pred_image)
-        truth_labels.append(truth_image)
+    pred_labels, truth_labels = _read_pairs(pairs)
     table = evaluate.instance_table(pred_labels, truth_labels, names)
     table.insert(0, "iou", [iou_np(p > 0, t > 0) for p, t in zip(pred_labels, truth_labels)] + [np.nan])
     table.insert(1, "dice", [dice_np(p > 0, t > 0) for p, t in zip(pred_labels, truth_labels)] + [np.nan])
