@@ -1,38 +1,18 @@
-"""Helpers for the U-Net image segmentation workshop.
+"""The U-Net segmentation workshop's core: one module per step that notebooks 1 and 2 teach.
 
-One module per concern; the notebooks import them by name::
-
-    from helpers import env, data, augment, losses, metrics, models, train, tiles, evaluate, plots
-
-``env`` (where it runs: backend, devices, profile), ``files`` and ``data`` (images, masks, the
-ISBI data), ``augment`` (training batches), ``weights`` (the U-Net paper's border weight maps),
-``models``, ``losses``, ``metrics``, ``train`` (compile, fit, checkpoints), ``live`` (the training
-view), ``runs`` (a run's history and scores), ``tiles`` and ``predict`` (any image size),
-``evaluate`` (scores), ``instances`` (objects from pixels, and their matching), ``plots``,
-``memory``, ``export`` (the BioImage Model Zoo format, for Fiji, ilastik and napari); ``workflow``
-(train, predict and evaluate folders of your own images) backs the command line ``cli``, and
-``runner`` executes the notebooks headless (``make run``); ``exercises`` checks the notebooks'
-exercises.
-
-Conventions used throughout: images are float32 NHWC in [0, 1]; binary masks are float32 NHWC with
-1 = membrane (the positive class) and 0 = cell interior, and binary models output one sigmoid
-channel, the probability of membrane; masks of K > 2 classes hold the class numbers 0..K-1 and
-their models a softmax over K channels.
-
-Importing the package registers the workshop's losses and metrics with Keras, so a saved
-``.keras`` model reloads with plain ``keras.models.load_model(path)``.
+``from helpers import env, data, augment, models, train, losses, metrics, evaluate, plots``. Images are
+float32 NHWC in [0, 1]; binary masks hold 1 = membrane, K-class masks the class numbers 0..K-1. The
+researcher toolkit (command line, folders of images, export) is :mod:`helpers.toolkit`. Importing the
+package registers the losses and metrics with Keras: saved models reload with ``keras.models.load_model``.
 """
 
 import os
 
-# Keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) out of learners' output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no TensorFlow C++ start-up chatter in learners' output
 
-from helpers import env as _env
+from helpers import env as _env  # noqa: E402
 
-# Before Keras is first imported: Keras on JAX on a TPU runtime or where TensorFlow is missing,
-# on TensorFlow otherwise; KERAS_BACKEND, when set, always wins.
-_env.select_backend()
+_env.select_backend()  # before Keras is first imported: JAX on a TPU or without TensorFlow, else TensorFlow
 
 from helpers import losses, metrics  # noqa: E402,F401  (registers the serializable losses/metrics)
 from helpers.augment import get_augmented  # noqa: E402,F401  (the workshop calls helpers.get_augmented)

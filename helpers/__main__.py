@@ -1,7 +1,7 @@
-"""``python -m helpers``: the workshop's command line (see :mod:`helpers.cli`)."""
+"""``python -m helpers``: the researcher toolkit's command line, :mod:`helpers.toolkit.cli`."""
 
 import sys
 
-from helpers.cli import main
+from helpers.toolkit.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Tests for helpers.augment.get_augmented (tiny synthetic data, CPU, a few seconds).
+"""Tests for helpers.augment.get_augmented and helpers.augment_numpy (tiny synthetic data, CPU, a few seconds).
 
 Every test runs on both pipelines: tf.data (where TensorFlow is installed) and the NumPy one used
 without TensorFlow (Colab's TPU runtimes).
@@ -14,7 +14,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage.data import binary_blobs
 
-from helpers import augment, env
+from helpers import augment, augment_numpy, env
 from helpers.augment import DEFAULT_ARGS, NO_AUGMENTATION
 
 PIPELINES = [pytest.param("tf.data", marks=pytest.mark.skipif(not env.has_tensorflow(), reason="no TensorFlow")),
@@ -65,7 +65,7 @@ def test_element_spec_shape_dtype(blobs, pipeline):
         assert image_spec.shape == (4, SIZE, SIZE, 1) and image_spec.dtype == tf.float32
         assert mask_spec.shape == (4, SIZE, SIZE, 2) and mask_spec.dtype == tf.float32
     else:
-        assert isinstance(ds, augment.AugmentedBatches) and isinstance(ds, keras.utils.PyDataset)
+        assert isinstance(ds, augment_numpy.AugmentedBatches) and isinstance(ds, keras.utils.PyDataset)
         assert ds.num_batches is None  # endless: fit needs steps_per_epoch, as with tf.data
     images, masks = first_batch(ds)
     assert images.shape == (4, SIZE, SIZE, 1) and masks.shape == (4, SIZE, SIZE, 2)
@@ -221,7 +221,7 @@ def test_auto_chooses_tf_data_only_where_tensorflow_is_installed(blobs, monkeypa
     assert type(augment.get_augmented(x, y, batch_size=2)).__name__ == expected
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
-    assert isinstance(augment.get_augmented(x, y, batch_size=2), augment.AugmentedBatches)
+    assert isinstance(augment.get_augmented(x, y, batch_size=2), augment_numpy.AugmentedBatches)
     with pytest.raises(ValueError, match="pipeline='torch'"):
         augment.get_augmented(x, y, pipeline="torch")
 
@@ -231,21 +231,20 @@ def test_numpy_pipeline_matches_the_tf_transform(blobs):
     tf = pytest.importorskip("tensorflow")
     x, _ = blobs
     args = augment._parse_args(STRONG)
-    matrices = augment.random_matrices(np.random.default_rng(1), N, SIZE, SIZE, args)
-    ours = augment.warp_numpy(x, matrices, 1, "reflect")
-    rows = matrices.reshape(N, 9)[:, :8].astype(np.float32)
-    theirs = augment._warp(tf.constant(x), tf.constant(rows), "BILINEAR", "reflect").numpy()
+    matrices = augment_numpy.random_matrices(np.random.default_rng(1), N, SIZE, SIZE, args)
+    ours = augment_numpy.warp_numpy(x, matrices, 1, "reflect")
+    theirs = augment._warp(tf.constant(x), tf.constant(matrices, tf.float32), "BILINEAR", "reflect").numpy()
     inner = (slice(None), slice(2, -2), slice(2, -2))  # borders: the two pad one half-pixel differently
     assert np.abs(ours[inner] - theirs[inner]).mean() < 1e-3
 
 
 def test_numpy_batches_are_a_function_of_seed_and_index(blobs):
     x, y = blobs
-    batches = augment.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
-    again = augment.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
+    batches = augment_numpy.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
+    again = augment_numpy.AugmentedBatches(x, y, 3, augment._parse_args(STRONG), seed=5, crop=(16, 16))
     for index in (4, 0, 2):  # any order, as worker threads make them
         np.testing.assert_array_equal(batches[index][0], again[index][0])
-    one_pass = augment.AugmentedBatches(x, y, 3, augment._parse_args(NO_AUGMENTATION), seed=0, repeat=False)
+    one_pass = augment_numpy.AugmentedBatches(x, y, 3, augment._parse_args(NO_AUGMENTATION), seed=0, repeat=False)
     assert len(one_pass) == 3 and sum(len(b[0]) for b in one_pass) == N
     with pytest.raises(IndexError):
         one_pass[3]
@@ -261,7 +260,7 @@ def test_elastic_deformation_keeps_masks_binary_and_aligned(blobs):
 
 
 def test_elastic_fields_are_smooth_and_sized_by_std():
-    fields = augment.elastic_fields(np.random.default_rng(0), 64, 48, 48, std=10.0)
+    fields = augment_numpy.elastic_fields(np.random.default_rng(0), 64, 48, 48, std=10.0)
     assert fields.shape == (64, 48, 48, 2)
     assert 8.0 < fields[:, 0, 0].std() < 12.0  # the lattice corners carry the drawn displacements
     assert np.abs(np.diff(fields, axis=1)).max() < 3.0  # neighbouring pixels move almost alike
@@ -271,19 +270,18 @@ def test_dense_warp_without_displacement_is_the_affine_warp(blobs):
     """The elastic path's resampling reproduces each pipeline's affine one when the field is zero."""
     x, _ = blobs
     args = augment._parse_args(STRONG)
-    matrices = augment.random_matrices(np.random.default_rng(2), N, SIZE, SIZE, args)
+    matrices = augment_numpy.random_matrices(np.random.default_rng(2), N, SIZE, SIZE, args)
     zero = np.zeros((N, SIZE, SIZE, 2), np.float32)
     for order in (0, 1):
-        np.testing.assert_allclose(augment.warp_numpy(x, matrices, order, "reflect", zero),
-                                   augment.warp_numpy(x, matrices, order, "reflect"), atol=1e-5)
+        np.testing.assert_allclose(augment_numpy.warp_numpy(x, matrices, order, "reflect", zero),
+                                   augment_numpy.warp_numpy(x, matrices, order, "reflect"), atol=1e-5)
     if env.has_tensorflow():
         import tensorflow as tf
 
-        rows = tf.constant(matrices.reshape(N, 9)[:, :8], tf.float32)
+        images, m = tf.constant(x), tf.constant(matrices, tf.float32)
         for mode in ("reflect", "nearest"):  # TF's own "wrap" kernel treats the seam its own way
-            dense = augment._warp_dense(tf.constant(x), tf.constant(matrices, tf.float32), tf.constant(zero),
-                                        "BILINEAR", mode).numpy()
-            projective = augment._warp(tf.constant(x), rows, "BILINEAR", mode).numpy()
+            dense = augment._warp(images, m, "BILINEAR", mode, tf.constant(zero)).numpy()
+            projective = augment._warp(images, m, "BILINEAR", mode).numpy()
             assert np.abs(dense - projective).max() < 1e-4, mode
 
 

@@ -18,9 +18,9 @@ import tifffile
 from PIL import Image
 from skimage.data import binary_blobs
 
-from helpers import cli
-from helpers.cli import main
 from helpers.files import natural_key, read_mask
+from helpers.toolkit import cli
+from helpers.toolkit.cli import main
 
 TILE = 32
 SIZES = {"a": (48, 40), "b": (40, 56), "c": (50, 37), "small": (24, 20), "d": (64, 48), "rgb": (45, 45)}
@@ -204,6 +204,18 @@ def test_resume_adds_epochs(trained, own_data, tmp_path, capsys):
 
 def train_args(images, masks, out, *extra):
     return ["train", "--images", images, "--masks", masks, "--out", out, "--epochs", "1", *FAST, *extra]
+
+
+def test_library_errors_name_flags(own_data, tmp_path, capsys):
+    images, masks = own_data
+    code, _, err = run(["train", "--images", images, "--masks", masks, "--out", tmp_path / "out", "--tile", "30",
+                        "--layers", "2"], capsys)
+    assert code == 1
+    line = assert_one_line_error(err, "--tile 30 must be divisible by 2**layers = 4", "use e.g. --tile 28")
+    assert "tile=" not in line and not (tmp_path / "out").exists()
+    assert cli._in_flags("out='a b/c.zip' exists; pass force=True", {"out": ("--out", False),
+                                                                   "force": ("--force", True)}) == \
+        "--out a b/c.zip exists; pass --force"
 
 
 def test_usage_error_exits_2(capsys):

@@ -1,4 +1,4 @@
-"""Tests for helpers.data: pairing by file stem, your own folders, the ISBI loader and its download path.
+"""Tests for helpers.data and helpers.toolkit.folders: pairing by stem, your own folders, the ISBI loader, its download.
 
 The download tests run pooch for real against a loopback HTTP server on 127.0.0.1 that serves a
 copy of the local ISBI data, so checksums, re-fetching and error messages are exercised end to end
@@ -22,8 +22,8 @@ from skimage.data import binary_blobs
 from skimage.io import imread
 
 from helpers import data
-from helpers.data import (SPLIT, data_root, fixed_split, load_folder, load_isbi2012, registry, resize,
-                          split_by_image)
+from helpers.data import SPLIT, data_root, fixed_split, load_isbi2012, registry, resize
+from helpers.toolkit.folders import load_folder, split_by_image
 
 
 # ---------------------------------------------------------------- synthetic folders
@@ -294,7 +294,6 @@ def sha256(path) -> str:
 def test_download_verifies_checksums_and_refetches_corrupt_file(isbi_server, workshop, monkeypatch):
     url, _ = isbi_server
     monkeypatch.setenv("UNET_DATA_URL", url)
-    assert data.cache_dir() == workshop
     assert data_root() == workshop
     expected = registry()
     assert len(expected) == 90

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import random
+import sys
 from pathlib import Path
 
 import keras
@@ -91,7 +93,7 @@ def test_precision_policy_and_devices():
         import jax
 
         assert gpu is (jax.devices()[0].platform == "gpu")
-    assert env.mixed_precision_policy() == ("mixed_float16" if gpu else "float32")
+    assert env.policy_for(env.strategy_platform(env.get_strategy())) == ("mixed_float16" if gpu else "float32")
     assert env.device_summary().startswith("GPU" if gpu else "CPU")
 
 
@@ -104,7 +106,7 @@ def test_setup_prints_one_block(not_colab, capsys, monkeypatch):
     assert env.version_line() in out and f"Keras {keras.__version__}" in out
     assert ("JAX" in out) is (not TF)
     assert f"strategy: {type(strategy).__name__}" in out
-    assert f"precision: {env.mixed_precision_policy()}" in out
+    assert f"precision: {env.policy_for(env.strategy_platform(env.get_strategy()))}" in out
     assert "profile: quick" in out
     assert len(out.strip().splitlines()) == 2
     env.setup(seed=3, verbose=False)
@@ -164,9 +166,10 @@ def test_check_versions_old_keras(monkeypatch):
 
 
 @pytest.mark.parametrize("version, expected", [("2.19.0", (2, 19)), ("2.20.0rc1", (2, 20)),
-                                               ("3.10.0.dev2025", (3, 10)), ("3", (3, 0))])
+                                               ("3.10.0.dev2025", (3, 10)), ("2.9", (2, 9))])
 def test_version_tuple(version, expected):
     assert env._version_tuple(version) == expected
+    assert env._version_tuple("2.9.1") < (2, 19) <= env._version_tuple("2.19.0") < env._version_tuple("3")
 
 
 # --- backends, precision and the Colab runtime plan (issue: TPU runtimes ship JAX, no TensorFlow)
@@ -180,12 +183,12 @@ def test_version_tuple(version, expected):
     (False, True, True, "jax", "jax"),          # KERAS_BACKEND wins
 ])
 def test_choose_backend(tpu, tensorflow, jax, requested, expected):
-    assert env.choose_backend(tpu, tensorflow, jax, requested) == expected
+    assert env._choose_backend(tpu, tensorflow, jax, requested) == expected
 
 
 def test_choose_backend_without_any_names_the_fix():
     with pytest.raises(RuntimeError, match="Change runtime type.*make install"):
-        env.choose_backend(tpu=False, tensorflow=False, jax=False)
+        env._choose_backend(tpu=False, tensorflow=False, jax=False)
 
 
 def test_select_backend_reports_the_running_backend():
@@ -202,18 +205,13 @@ def test_policy_for(platform, mixed, expected):
 def test_strategy_platform_of_fake_strategies():
     assert env.strategy_platform(env.JaxStrategy(None, "tpu", 8)) == "tpu"
 
-    class TPUStrategyV2:  # TensorFlow's class name is what is checked
-        pass
-
-    assert env.strategy_platform(TPUStrategyV2()) == "tpu"
-
 
 def test_jax_strategy_selects_data_parallel_for_several_devices():
     class Device:
         def __init__(self, i):
             self.id, self.platform = i, "tpu"
 
-    one = env.jax_strategy([Device(0)])
+    one = env._jax_strategy([Device(0)])
     assert one.distribution is None and one.num_replicas_in_sync == 1 and one.platform == "tpu"
     with one.scope():
         pass
@@ -222,9 +220,9 @@ def test_jax_strategy_selects_data_parallel_for_several_devices():
     import jax
 
     found = jax.devices()
-    many = env.jax_strategy(found * 2 if len(found) == 1 else found)  # DataParallel needs 2+ entries
+    many = env._jax_strategy(found * 2 if len(found) == 1 else found)  # DataParallel needs 2+ entries
     assert isinstance(many.distribution, keras.distribution.DataParallel)
-    assert many.num_replicas_in_sync >= 2 and "DataParallel" in repr(many)
+    assert many.num_replicas_in_sync >= 2
 
 
 def test_jax_data_parallel_over_simulated_devices(tmp_path):
@@ -243,26 +241,29 @@ def test_jax_data_parallel_over_simulated_devices(tmp_path):
         "    m.compile(optimizer='adam', loss='binary_crossentropy', jit_compile=True)\n"
         "x = np.random.rand(4, 16, 16, 1).astype('float32')\n"
         "m.fit(x, (x > 0.5).astype('float32'), batch_size=4, epochs=1, verbose=0)\n"
-        "print('ok', s)\n")
+        "print('ok', type(s.distribution).__name__, s.platform, s.num_replicas_in_sync)\n")
     env_vars = {**__import__("os").environ, "KERAS_BACKEND": "jax",
                 "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_vars,
                           cwd=env.REPO_ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "ok JaxStrategy(DataParallel, cpu x2)" in done.stdout
+    assert "ok DataParallel cpu 2" in done.stdout
 
 
-@pytest.mark.parametrize("tpu, installed, backend, wanted, says", [
-    (False, {"tensorflow", "keras_unet", "bioimageio.core"}, "tensorflow", [], "Keras on TensorFlow; nothing to install."),
-    (False, {"tensorflow", "bioimageio.core"}, None, ["keras-unet==0.1.2"],
-     "Keras on TensorFlow; installing keras-unet==0.1.2."),
-    (False, {"tensorflow"}, None, ["keras-unet==0.1.2", *env.EXPORT_REQUIREMENTS],
+BIOIMAGEIO = ("bioimageio.core==0.11.0", "pydantic>=2.10.3,<2.14")  # what a notebook may pass as extra
+
+
+@pytest.mark.parametrize("tpu, installed, backend, extra, wanted, says", [
+    (False, {"tensorflow", "keras_unet"}, "tensorflow", (), [], "Keras on TensorFlow; nothing to install."),
+    (False, {"tensorflow"}, None, (), ["keras-unet==0.1.2"], "Keras on TensorFlow; installing keras-unet==0.1.2."),
+    (False, {"tensorflow"}, None, BIOIMAGEIO, ["keras-unet==0.1.2", *BIOIMAGEIO],
      "Keras on TensorFlow; installing keras-unet==0.1.2, bioimageio.core==0.11.0"),
-    (True, {"jax", "bioimageio.core"}, "jax", ["keras-unet==0.1.2"], "TPU runtime: Keras on JAX (no TensorFlow"),
-    (True, {"jax", "keras_unet"}, None, list(env.EXPORT_REQUIREMENTS), "TPU runtime: Keras on JAX"),
+    (True, {"jax"}, "jax", (), ["keras-unet==0.1.2"], "TPU runtime: Keras on JAX (no TensorFlow"),
+    (True, {"jax", "keras_unet"}, None, BIOIMAGEIO, list(BIOIMAGEIO), "TPU runtime: Keras on JAX"),
+    (False, {"jax", "tensorflow", "keras_unet"}, "jax", (), [], "Keras on JAX; nothing"),
 ])
-def test_runtime_plan(tpu, installed, backend, wanted, says):
-    planned, message = env.runtime_plan(tpu, installed, backend)
+def test_runtime_plan(tpu, installed, backend, extra, wanted, says):
+    planned, message = env._runtime_plan(tpu, installed, backend, extra)
     assert planned == wanted and message.startswith(says)
     assert not any("tensorflow" in item for item in planned)  # TensorFlow is never (re)installed
 
@@ -271,47 +272,78 @@ def test_runtime_plan(tpu, installed, backend, wanted, says):
     (False, set(), None, "neither TensorFlow nor JAX.*Change runtime type"),
     (True, {"jax", "tensorflow"}, "tensorflow", "TPU runtime needs Keras on JAX.*Restart session"),
     (False, {"jax"}, "torch", "KERAS_BACKEND='torch' is not supported"),
-    (False, {"jax"}, "tensorflow", "TensorFlow is not installed.*Change runtime type"),
+    (False, {"jax"}, "tensorflow", "tensorflow is not installed.*Change runtime type"),
 ])
 def test_runtime_plan_refuses_with_the_fix(tpu, installed, backend, error):
     with pytest.raises(RuntimeError, match=error):
-        env.runtime_plan(tpu, installed, backend)
+        env._runtime_plan(tpu, installed, backend)
 
 
-def test_prepare_colab_on_a_fake_tpu_runtime_without_tensorflow(monkeypatch, capsys):
+@pytest.fixture
+def fake_runtime(monkeypatch):
+    """A Colab runtime with the importable modules in ``present`` (set it) and a recording pip."""
     import importlib.util
 
-    real = importlib.util.find_spec
-    present = {"jax", "libtpu"}
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name in present else
-                        (None if name in ("tensorflow", "keras_unet", "bioimageio.core") else real(name, *a)))
-    monkeypatch.setattr(env, "select_backend", lambda: "jax")
-    calls = []
+    real, present, calls = importlib.util.find_spec, set(), []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in present else
+                        (None if name in ("tensorflow", "jax", "keras_unet", "libtpu") else real(name, *a)))
+    monkeypatch.delenv("TPU_ACCELERATOR_TYPE", raising=False)
 
     class Done:
         returncode, stderr = 0, ""
 
-    message = env.prepare_colab(run=lambda command, **kw: calls.append(command) or Done())
+    return present, calls, lambda command, **kw: calls.append(command) or Done()
+
+
+def test_prepare_colab_installs_only_keras_unet_by_default(fake_runtime, monkeypatch, capsys):
+    present, calls, run = fake_runtime
+    present.update({"jax", "libtpu"})
+    monkeypatch.setattr(env, "select_backend", lambda: "jax")
+    message = env.prepare_colab(run=run)
     assert message.startswith("TPU runtime: Keras on JAX") and capsys.readouterr().out.strip() == message
-    assert calls and calls[0][-3:] == ["keras-unet==0.1.2", *env.EXPORT_REQUIREMENTS]
-    assert not any("tensorflow" in c for c in calls[0])
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "keras-unet==0.1.2"]]
 
 
-def test_prepare_colab_failure_is_one_line(monkeypatch):
-    import importlib.util
+def test_prepare_colab_installs_the_extra_requirements(fake_runtime, monkeypatch):
+    present, calls, run = fake_runtime
+    present.update({"tensorflow", "keras_unet"})
+    monkeypatch.setattr(env, "select_backend", lambda: "tensorflow")
+    message = env.prepare_colab(extra=BIOIMAGEIO, run=run)
+    assert calls[0][-2:] == list(BIOIMAGEIO) and "keras-unet" not in " ".join(calls[0])
+    assert message == "Keras on TensorFlow; installing bioimageio.core==0.11.0, pydantic>=2.10.3,<2.14."
+    calls.clear()
+    env.prepare_colab(extra="bioimageio.core==0.11.0", run=run)  # one requirement as a plain string
+    assert calls[0][-1] == "bioimageio.core==0.11.0"
+    calls.clear()
+    assert env.prepare_colab(run=run) == "Keras on TensorFlow; nothing to install." and calls == []
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+
+@pytest.mark.parametrize("extra", [("tensorflow==2.20",), ("keras>=3",), ("jax[tpu]",), "tensorflow"])
+def test_prepare_colab_never_installs_tensorflow_jax_or_keras(fake_runtime, extra):
+    present, calls, run = fake_runtime
+    present.add("tensorflow")
+    with pytest.raises(ValueError, match=r"extra=.*leave them out"):
+        env.prepare_colab(extra=extra, run=run)
+    assert calls == []
+
+
+def test_prepare_colab_failure_is_one_line(fake_runtime, monkeypatch):
+    present, calls, run = fake_runtime
     with pytest.raises(SystemExit, match="neither TensorFlow nor JAX.*Change runtime type"):
-        env.prepare_colab(run=lambda *a, **k: None)
+        env.prepare_colab(run=run)
 
     class Failed:
         returncode, stderr = 1, "no network"
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorflow" else None)
-    monkeypatch.setattr(env, "has_tpu_runtime", lambda: False)
+    present.add("tensorflow")
+    monkeypatch.setattr(env, "select_backend", lambda: "tensorflow")
     with pytest.raises(SystemExit, match="Could not install keras-unet.*no network"):
         env.prepare_colab(run=lambda *a, **k: Failed())
+
+
+def test_export_requirements_left_the_core():
+    assert not hasattr(env, "EXPORT_REQUIREMENTS")  # the toolkit's export module names what it needs
+    assert inspect.signature(env.prepare_colab).parameters["extra"].default == ()
 
 
 def test_apply_profile_changes_only_the_profile_settings(capsys):
@@ -331,7 +363,9 @@ def test_apply_profile_changes_only_the_profile_settings(capsys):
 def test_apply_profile_refuses_unknown_names(monkeypatch):
     with pytest.raises(ValueError, match="no setting named FILTRES"):
         env.apply_profile({"FILTERS": 64}, "cpu", cpu=dict(FILTRES=16))
-    with pytest.raises(ValueError, match="Unknown profile"):
+    with pytest.raises(ValueError, match=r"profile 'laptop' \(profile_name, or an override's keyword\)"):
         env.apply_profile({"FILTERS": 64}, "cpu", laptop=dict(FILTERS=16))
+    with pytest.raises(ValueError, match=r"profile 'fast' \(profile_name.*full, cpu, quick"):
+        env.apply_profile({"FILTERS": 64}, "fast", cpu=dict(FILTERS=16))
     monkeypatch.setenv("UNET_PROFILE", "quick")
     assert env.apply_profile({"FILTERS": 64}, cpu=dict(FILTERS=16)) == "quick"  # default: env.profile()

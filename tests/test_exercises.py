@@ -35,26 +35,20 @@ def build(filters: int, image_size: int = 128):
 
 def test_docstring_examples():
     result = doctest.testmod(exercises, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 5 and result.failed == 0
+    assert result.attempted >= 5 and result.failed == 0
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_exercise_1_correct_answer_passes(profile):
     filters = PROFILES[profile]["filters"]
-    half = build(filters // 2)
-    assert half.count_params() == exercises.unet_parameters(filters // 2) == HALF_FILTER_PARAMETERS[profile]
-    assert exercises.check_count(HALF_FILTER_PARAMETERS[profile], half.count_params()).passed
+    half, full = build(filters // 2).count_params(), build(filters).count_params()
+    assert half == HALF_FILTER_PARAMETERS[profile]
+    assert exercises.check_count(HALF_FILTER_PARAMETERS[profile], half).passed
     # The solution's shortcut, a quarter of the trained model's count, is within 1 %:
-    quarter = exercises.unet_parameters(filters) / 4
-    assert abs(quarter - half.count_params()) / half.count_params() < 0.01
-    assert exercises.check_count(round(quarter), half.count_params()).passed
+    assert abs(full / 4 - half) / half < 0.01
+    assert exercises.check_count(round(full / 4), half).passed
     # Half the parameters (the tempting wrong answer) is far off:
-    assert not exercises.check_count(exercises.unet_parameters(filters) // 2, half.count_params()).passed
-
-
-@pytest.mark.parametrize("filters", [4, 8, 16, 32, 64])
-def test_unet_parameters_matches_keras_unet(filters):
-    assert exercises.unet_parameters(filters) == build(filters, image_size=32).count_params()
+    assert not exercises.check_count(full // 2, half).passed
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -62,7 +56,6 @@ def test_exercise_2_correct_answer_passes(profile):
     settings = PROFILES[profile]
     trained = build(settings["filters"], settings["image_size"])
     actual = exercises.bottleneck_shape(trained)
-    assert actual == exercises.expected_bottleneck_shape(settings["image_size"], settings["filters"])
     assert actual == BOTTLENECK[profile]
     assert exercises.check_shape(BOTTLENECK[profile], actual).passed
     assert exercises.check_shape(list(BOTTLENECK[profile]), actual).passed  # a list is fine too
@@ -73,11 +66,6 @@ def test_exercise_2_reading_of_the_64_filter_summary_is_right_only_in_the_full_p
     summary_reading = (None, 8, 8, 1024)  # the original model's bottleneck, shown by summary()
     assert exercises.check_shape(summary_reading, BOTTLENECK["full"]).passed
     assert not exercises.check_shape(summary_reading, BOTTLENECK["cpu"]).passed
-
-
-def test_exercise_2_expected_shape_rejects_sizes_the_poolings_cannot_halve():
-    with pytest.raises(ValueError, match="divisible"):
-        exercises.expected_bottleneck_shape(100, 16)
 
 
 def curve(at_03: float, at_05: float) -> pd.DataFrame:
@@ -95,7 +83,7 @@ def test_exercise_3_direction_as_printed(at_03, at_05, direction):
     assert measured == direction
     assert exercises.check_direction(direction, measured).passed
     assert exercises.check_direction(direction.upper() + " ", measured).passed
-    others = [d for d in exercises.DIRECTIONS if d != direction]
+    others = [d for d in ("higher", "lower", "the same") if d != direction]
     assert not any(exercises.check_direction(d, measured).passed for d in others)
 
 

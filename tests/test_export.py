@@ -1,4 +1,4 @@
-"""Tests of :mod:`helpers.export` and ``python -m helpers export``: BioImage Model Zoo packages.
+"""Tests of :mod:`helpers.toolkit.export` and ``python -m helpers export``: BioImage Model Zoo packages.
 
 A tiny U-Net is trained for a few steps on blob images made here (``workflow.train_folder``, as
 ``python -m helpers train`` does), exported, and tested by bioimageio.core's own model test (spec
@@ -24,8 +24,9 @@ import tifffile
 from PIL import Image
 from skimage.data import binary_blobs
 
-from helpers import export, files, models, workflow
-from helpers.cli import main
+from helpers import files, models
+from helpers.toolkit import export, formats, weight_formats, workflow
+from helpers.toolkit.cli import main
 
 TILE, OVERLAP = 32, 8
 SIZES = {"a": (48, 56), "b": (40, 48), "c": (44, 52)}
@@ -85,13 +86,13 @@ def test_cli_export_passes_bioimageio_core_test(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert f"wrote {package}" in captured.out
-    # bioimageio.core's test in a fresh process: spec validation, each weight format reproduces the
+    # bioimageio.core's test (in-process): spec validation, each weight format reproduces the
     # test output within the spec's tolerance and runs at several input sizes.
     assert f"bioimageio.core's model test of {package}: passed" in captured.out
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
     assert {"rdf.yaml", "README.md", "cover.png", "test_input.npy", "test_output.npy", "weights.keras"} <= names
-    if export._tensorflow_version():
+    if weight_formats.tensorflow_version():
         assert {"tf_saved_model.zip", "weights.h5"} <= names
 
 
@@ -108,8 +109,8 @@ def test_exported_package_describes_the_run(run_dir, package):
     assert output.axes[-1].channel_names == ["foreground"] and output.data.range == (0.0, 1.0)
     assert [a.name for a in descr.authors] == ["Ada Lovelace"] and descr.name == "U-Net run"
     assert descr.weights.keras_v3.keras_version.major == 3
-    if export._tensorflow_version():
-        assert str(descr.weights.tensorflow_saved_model_bundle.tensorflow_version) == export._tensorflow_version()
+    if weight_formats.tensorflow_version():
+        assert str(descr.weights.tensorflow_saved_model_bundle.tensorflow_version) == weight_formats.tensorflow_version()
     # the test input is the first training image (a crop of a valid size), as stored (8-bit)
     first = files.list_images(config["images"])[config["train_images"][0]]
     test_input = np.load(descr.inputs[0].test_tensor.get_reader())
@@ -173,7 +174,7 @@ def test_multiclass_mixed_precision_16bit_package_passes_in_process(tmp_path, mo
         keras.config.set_dtype_policy(policy)
     run = tmp_path / "run"
     run.mkdir()
-    files.write_json(run / "config.json", {"classes": ["background", "cell interior", "cell boundary"],
+    formats.write_json(run / "config.json", {"classes": ["background", "cell interior", "cell boundary"],
                                            "tile": 32, "overlap": 16, "channel_conversion": "none"})
     image = (np.random.default_rng(0).random((50, 37)) * 65535).astype(np.uint16)
     tifffile.imwrite(tmp_path / "sixteen.tif", image)
@@ -239,7 +240,7 @@ def test_without_tensorflow_only_the_keras_weights_are_written(run_dir, tmp_path
     bioimageio_core()
     from bioimageio.spec import load_model_description
 
-    monkeypatch.setattr(export, "_tensorflow_version", lambda: None)  # Colab's TPU runtimes: Keras on JAX alone
+    monkeypatch.setattr(weight_formats, "tensorflow_version", lambda: None)  # Colab's TPU runtimes: Keras on JAX alone
     package = export.export_model(run_dir / "model.keras", tmp_path / "keras_only.zip")
     descr = load_model_description(package)
     assert descr.validation_summary.status == "valid-format"
@@ -281,18 +282,19 @@ def test_bad_out_name_licence_and_existing_file(run_dir, tmp_path, capsys):
         export.export_model(model, tmp_path / "x.yaml")
     existing = tmp_path / "old.zip"
     existing.write_bytes(b"keep me")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="force=True"):
         export.export_model(model, existing)
     assert main(["export", "--model", str(model), "--out", str(existing)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--force" in err and err.count("\n") == 1
     assert existing.read_bytes() == b"keep me"
     assert main(["export", "--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "y.zip")]) == 1
-    assert "Model file not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--model {tmp_path / 'missing.keras'}" in err and "no such model file" in err
     bioimageio_core()
     with pytest.raises(ValueError, match="SPDX"):
         export.export_model(model, tmp_path / "x.zip", license="my own licence")
-    with pytest.raises(ValueError, match="--name"):
+    with pytest.raises(ValueError, match="name='a/b'"):
         export.export_model(model, tmp_path / "x.zip", name="a/b")
     assert not (tmp_path / "x.zip").exists() and not list(tmp_path.glob(".x.*"))
 
@@ -305,7 +307,7 @@ def test_missing_bioimageio_names_the_install(run_dir, tmp_path, monkeypatch, ca
     assert main(["export", "--model", str(run_dir / "model.keras"), "--out", str(tmp_path / "x.zip")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: Exporting to the BioImage Model Zoo format needs bioimageio") and err.count("\n") == 1
-    # helpers.export itself imports without bioimageio
+    # helpers.toolkit.export itself imports without bioimageio
     spec = importlib.util.spec_from_file_location("export_without_bioimageio", export.__file__)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)

@@ -10,6 +10,7 @@ import tifffile
 from PIL import Image
 
 from helpers import files
+from helpers.toolkit import formats
 from helpers.files import list_images, natural_key, read_image, read_mask, to_float, write_image
 
 RNG = np.random.default_rng(0)
@@ -341,38 +342,38 @@ def test_pair_by_name_across_suffixes_and_lists_unpaired(tmp_path):
     for stem in ("10", "2", "1"):
         (first / f"{stem}.png").write_bytes(b"x")
         (second / f"{stem}.tif").write_bytes(b"x")
-    pairs = files.pair_by_name(first, second)
+    pairs = formats.pair_by_name(first, second)
     assert list(pairs) == ["1", "2", "10"]
     assert pairs["2"] == (first / "2.png", second / "2.tif")
     (first / "lonely.png").write_bytes(b"x")
     (second / "other.png").write_bytes(b"x")
     with pytest.raises(ValueError, match=r"2 file\(s\).*images and .*masks: lonely, other\. Do this\.$"):
-        files.pair_by_name(first, second, fix="Do this.")
+        formats.pair_by_name(first, second, fix="Do this.")
     listed = {stem: path for stem, path in list_images(first).items() if stem != "lonely"}
     (second / "other.png").unlink()
-    assert files.pair_by_name(listed, second) == pairs  # an already listed folder
+    assert formats.pair_by_name(listed, second) == pairs  # an already listed folder
     with pytest.raises(FileNotFoundError, match="not found"):
-        files.pair_by_name(first, tmp_path / "missing")
+        formats.pair_by_name(first, tmp_path / "missing")
 
 
 def test_check_writable(tmp_path, monkeypatch):
-    assert files.check_writable(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert formats.check_writable(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # nothing is created
     (tmp_path / "file").write_text("")
     with pytest.raises(PermissionError, match="is a file"):
-        files.check_writable(tmp_path / "file" / "out")
+        formats.check_writable(tmp_path / "file" / "out")
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(tmp_path) else real_access(p, mode))
     with pytest.raises(PermissionError, match="not writable"):
-        files.check_writable(tmp_path / "blocked")
+        formats.check_writable(tmp_path / "blocked")
 
 
 def test_json_round_trip_and_corrupt_file(tmp_path):
-    path = files.write_json(tmp_path / "a.json", {"threshold": np.float32(0.5), "names": ["a"]})
-    assert files.read_json(path) == {"threshold": 0.5, "names": ["a"]}
+    path = formats.write_json(tmp_path / "a.json", {"threshold": np.float32(0.5), "names": ["a"]})
+    assert formats.read_json(path) == {"threshold": 0.5, "names": ["a"]}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary file left
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"Cannot read .*a\.json.*Fix or delete"):
-        files.read_json(path)
+        formats.read_json(path)
     with pytest.raises(ValueError, match="missing.json"):
-        files.read_json(tmp_path / "missing.json")
+        formats.read_json(tmp_path / "missing.json")

@@ -25,9 +25,9 @@ def tiny():
 
 def test_headless_from_environment(monkeypatch):
     monkeypatch.setenv("UNET_HEADLESS", "1")
-    assert live.headless()
+    assert live._headless() and live.LiveView().show is False
     monkeypatch.setenv("UNET_HEADLESS", "0")
-    assert live.headless() is ("ipykernel" not in sys.modules)
+    assert live._headless() is ("ipykernel" not in sys.modules)
 
 
 def test_interactive_view_updates_one_display_in_place(monkeypatch, data):
@@ -53,7 +53,7 @@ def test_interactive_view_updates_one_display_in_place(monkeypatch, data):
 def test_headless_view_draws_once_at_the_end(monkeypatch, data):
     calls = []
     x, y = data
-    view = live.LiveView(x[:1], y[:1], show=False)
+    view = live.LiveView(x[0], y[0], show=False)
     monkeypatch.setattr(view, "draw", lambda epoch: calls.append(epoch) or "figure")
     model = train.compile_model(tiny, loss="binary_crossentropy", seed=0)
     train.fit(model, (x, y), validation_data=(x, y), epochs=2, batch_size=2, verbose=0, live=view)
@@ -70,6 +70,28 @@ def test_fit_live_true_uses_the_first_validation_image(monkeypatch, data):
     np.testing.assert_array_equal(seen[0], x[0])
     with pytest.raises(ValueError, match="live=True shows the first validation image"):
         train.fit(model, (x, y), epochs=1, batch_size=2, verbose=0, live=True)
+
+
+def test_callbacks_live_view_finds_the_validation_image_given_to_model_fit(monkeypatch, data):
+    """The notebook's call: model.fit(..., validation_data=..., callbacks=train.callbacks(live=True))."""
+    x, y = data
+    model = train.compile_model(tiny, loss="binary_crossentropy", seed=0)
+    found = train.callbacks(live=True)
+    view = found[-1]
+    assert isinstance(view, live.LiveView) and view.image is None
+    monkeypatch.setattr(view, "draw", lambda epoch: "figure")
+    model.fit(x, y, validation_data=(x[1:], y[1:]), epochs=2, batch_size=2, verbose=0, callbacks=found)
+    np.testing.assert_array_equal(view.image, x[1])
+    np.testing.assert_array_equal(view.truth, y[1])
+    assert "evaluate" not in vars(model) and view.figure == "figure"  # the watching wrapper is gone
+
+
+def test_live_view_without_validation_draws_the_curves_only(data):
+    x, y = data
+    model = train.compile_model(tiny, loss="binary_crossentropy", seed=0)
+    view = live.LiveView(show=False)
+    model.fit(x, y, epochs=2, batch_size=2, verbose=0, callbacks=[view])
+    assert view.image is None and [ax.get_title() for ax in view.figure.axes] == ["loss"]
 
 
 def test_bad_tile_is_refused():

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import metrics
 
-KERAS_METRICS = [metrics.iou, metrics.iou_thresholded, metrics.dice]
+KERAS_METRICS = [metrics.iou, metrics.iou_thresholded]
 
 
 def mixed_batch() -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +44,9 @@ def test_mixed_batch_per_image_mean_differs_from_pooled():
     truth, pred = mixed_batch()
     t, p = truth > 0.5, pred > 0.5
     # per image: (1/2 + 1 + 1) / 3 ; pooled: (1 + 16 + 0) / (2 + 16 + 0)
-    assert metrics.mean_iou_np(p, t) == pytest.approx(5 / 6)
+    assert np.mean([metrics.iou_np(a, b) for a, b in zip(p, t)]) == pytest.approx(5 / 6)
     assert metrics.iou_np(p, t) == pytest.approx(17 / 18)  # the whole stack: pooled
     np.testing.assert_allclose(metrics.iou_thresholded(truth, pred), [0.5, 1.0, 1.0])
-    np.testing.assert_allclose(metrics.dice(truth, pred), [2 / 3, 1.0, 1.0], rtol=1e-6)
 
 
 def test_keras_metric_logs_per_image_mean_across_batches():
@@ -57,7 +56,6 @@ def test_keras_metric_logs_per_image_mean_across_batches():
     # batch_size=2 splits the three images 2 + 1: the result must still weight images equally
     result = model.evaluate(pred, truth, batch_size=2, verbose=0, return_dict=True)
     assert result["iou_thresholded"] == pytest.approx(5 / 6, rel=1e-6)
-    assert result["dice"] == pytest.approx((2 / 3 + 2) / 3, rel=1e-6)
     # soft IoU of image 0: 0.9 / (1 + 1.8 - 0.9); image 1: 0.8*16 / 16; image 2: empty -> 1
     assert result["iou"] == pytest.approx((0.9 / 1.9 + 0.8 + 1) / 3, rel=1e-5)
 
@@ -70,8 +68,6 @@ def test_keras_metrics_match_numpy_on_random_images():
     np.testing.assert_allclose(
         metrics.iou_thresholded(truth, pred), [metrics.iou_np(a, b) for a, b in zip(p, t)],
         rtol=1e-6)
-    np.testing.assert_allclose(
-        metrics.dice(truth, pred), [metrics.dice_np(a, b) for a, b in zip(p, t)], rtol=1e-6)
     inter = (truth * pred).sum((1, 2, 3))
     soft = inter / (truth.sum((1, 2, 3)) + pred.sum((1, 2, 3)) - inter)
     np.testing.assert_allclose(metrics.iou(truth, pred), soft, rtol=1e-5)
@@ -98,7 +94,7 @@ def test_float16_predictions_and_readable_names():
     p = keras.ops.convert_to_tensor(t, dtype="float16")
     for metric in KERAS_METRICS:
         assert float(metric(t, p)[0]) == pytest.approx(1.0)
-    assert [m.__name__ for m in KERAS_METRICS] == ["iou", "iou_thresholded", "dice"]
+    assert [m.__name__ for m in KERAS_METRICS] == ["iou", "iou_thresholded"]
 
 
 def test_metrics_are_registered_serializable():

@@ -2,7 +2,7 @@
 reading a folder of class masks, and train -> predict -> evaluate through the command line.
 
 The data is made here: shapes drawn with skimage.draw, and synthetic touching nuclei
-(``helpers.data.synthetic_nuclei``) with their exact instance labels. Models are tiny (4 filters,
+(``helpers.toolkit.folders.synthetic_nuclei``) with their exact instance labels. Models are tiny (4 filters,
 2 levels, 32-pixel tiles, a few steps): the tests check the plumbing, not what a model learns.
 """
 
@@ -17,9 +17,11 @@ import tifffile
 from PIL import Image
 from skimage.draw import disk, polygon
 
-from helpers import augment, data, evaluate, files, instances, losses, metrics, models, plots, tiles
-from helpers.cli import main
-from helpers.predict import check_outputs, class_map, segment_folder, segment_image
+from helpers import augment, files, losses, models, predict, tiles
+from helpers.predict import segment_folder, segment_image
+from helpers.toolkit import classes, folders, formats, instances, scoring
+from helpers.toolkit.cli import main
+from helpers.toolkit.scoring import check_outputs, class_map
 
 from conftest import gradient
 
@@ -82,21 +84,21 @@ def soft_jaccard_np(truth: np.ndarray, prob: np.ndarray, include_background: boo
 def test_multiclass_jaccard_matches_numpy_per_image(include_background):
     _, y = shapes()
     p = random_softmax((*y.shape[:3], 3))
-    got = np.asarray(losses.multiclass_jaccard_loss(y, p, include_background=include_background))
+    got = np.asarray(classes.multiclass_jaccard_loss(y, p, include_background=include_background))
     assert got.shape == (len(y),)
     np.testing.assert_allclose(got, soft_jaccard_np(y, p, include_background), rtol=1e-5)
-    np.testing.assert_allclose(losses.multiclass_jaccard_loss(one_hot(y), p, include_background), got, rtol=1e-6)
-    perfect = np.asarray(losses.ce_jaccard_loss(y, one_hot(y)))
-    assert np.all(perfect < 1e-5) and np.all(np.asarray(losses.multiclass_dice_loss(y, one_hot(y))) < 1e-6)
+    np.testing.assert_allclose(classes.multiclass_jaccard_loss(one_hot(y), p, include_background), got, rtol=1e-6)
+    perfect = np.asarray(classes.ce_jaccard_loss(y, one_hot(y)))
+    assert np.all(perfect < 1e-5) and np.all(np.asarray(classes.multiclass_dice_loss(y, one_hot(y))) < 1e-6)
 
 
 def test_one_sigmoid_channel_is_two_classes():
     x, y = shapes()
     binary = (y > 0).astype(np.float32)
     p = np.clip(x, 0.01, 0.99)
-    np.testing.assert_allclose(losses.multiclass_jaccard_loss(binary, p, include_background=False),
+    np.testing.assert_allclose(classes.multiclass_jaccard_loss(binary, p, include_background=False),
                                losses.jaccard_loss(binary, p), rtol=1e-5)
-    np.testing.assert_allclose(losses.ce_loss(binary, p),
+    np.testing.assert_allclose(classes.ce_loss(binary, p),
                                np.asarray(keras.ops.binary_crossentropy(binary, p)).mean(axis=(1, 2, 3)), rtol=1e-4)
 
 
@@ -104,29 +106,39 @@ def test_ce_loss_is_sparse_categorical_crossentropy_per_image():
     _, y = shapes()
     p = random_softmax((*y.shape[:3], 3), seed=1)
     reference = np.asarray(keras.losses.sparse_categorical_crossentropy(y[..., 0], p)).mean(axis=(1, 2))
-    np.testing.assert_allclose(losses.ce_loss(y, p), reference, rtol=1e-5)
-    assert np.all(np.asarray(losses.ce_dice_loss(y, p)) > np.asarray(losses.ce_loss(y, p)))
+    np.testing.assert_allclose(classes.ce_loss(y, p), reference, rtol=1e-5)
+    assert np.all(np.asarray(classes.ce_dice_loss(y, p)) > np.asarray(classes.ce_loss(y, p)))
 
 
 def test_multiclass_gradients_are_finite_at_0_and_1():
     _, y = shapes(n=2)
     for start in (one_hot(y), np.full((*y.shape[:3], 3), 1 / 3, np.float32)):
-        for fn in (losses.ce_jaccard_loss, losses.multiclass_dice_loss):
+        for fn in (classes.ce_jaccard_loss, classes.multiclass_dice_loss):
             g = gradient(lambda p: keras.ops.sum(fn(y, p)), start)
             assert np.all(np.isfinite(g))
 
 
+def test_loss_by_name_covers_binary_and_k_class_names():
+    assert classes.loss_by_name("bce_jaccard") is losses.bce_jaccard_loss  # one sigmoid channel
+    assert classes.loss_by_name("weighted_bce").name == "weighted_bce"
+    assert classes.loss_by_name("bce", 3) is classes.ce_loss
+    assert classes.loss_by_name("bce_dice", 4) is classes.ce_dice_loss
+    assert set(classes.MULTICLASS_LOSSES) <= set(losses.LOSS_NAMES)
+    with pytest.raises(ValueError, match="name='weighted_bce' is not a loss for 3 classes; choose one of bce, "):
+        classes.loss_by_name("weighted_bce", 3)
+
+
 def test_multiclass_loss_by_name_saves_and_reloads(tmp_path):
-    with pytest.raises(ValueError, match="bce_jaccard"):
-        losses.MultiClassLoss("weighted_bce")
     x, y = shapes(n=4, size=32)
     model = models.build_unet((None, None, 1), filters=2, num_layers=1, num_classes=3)
-    model.compile("adam", loss=losses.MultiClassLoss("bce_jaccard", include_background=False),
-                  metrics=metrics.class_metrics(NAMES))
+    loss = classes.loss_by_name("bce_jaccard", 3, include_background=False)
+    assert loss.name == "ce_jaccard_loss"
+    model.compile("adam", loss=loss, metrics=classes.class_metrics(NAMES))
     model.fit(x, y, epochs=1, batch_size=2, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")  # compiled: loss and metrics reload by name
-    assert loaded.loss.include_background is False and loaded.loss.kind == "bce_jaccard"
+    assert loaded.loss.get_config()["include_background"] is False and loaded.loss.get_config()["kind"] == "bce_jaccard"
+    assert type(loaded.metrics[-1]).__name__ in {"MeanClassIoU", "CompileMetrics"}
     expected = model.evaluate(x, y, verbose=0, return_dict=True)
     again = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert again["loss"] == pytest.approx(expected["loss"], rel=1e-5)
@@ -143,32 +155,35 @@ def test_class_metrics_match_numpy_per_image_leaving_out_absent_classes():
     y = y.copy()
     y[3][y[3] == 2] = 1  # ... nor true: it does not count for the nucleus
     pred = class_map(p)
-    per_image = np.array([metrics.class_iou_np(pred[i], y[i, ..., 0], 3) for i in range(len(y))])
+    per_image = np.array([classes.class_iou_np(pred[i], y[i, ..., 0], 3) for i in range(len(y))])
     assert np.isnan(per_image[3, 2])
     for k in range(3):
-        metric = metrics.ClassIoU(k)
+        metric = classes.ClassIoU(k)
         metric.update_state(y[:2], p[:2])  # two batches: the mean over images, not over batches
         metric.update_state(y[2:], p[2:])
         assert float(metric.result()) == pytest.approx(np.nanmean(per_image[:, k]), rel=1e-5)
-    mean = metrics.MeanClassIoU(3)
+    mean = classes.MeanClassIoU(3)
     mean.update_state(y, p)
     assert float(mean.result()) == pytest.approx(np.mean(np.nanmean(per_image, axis=1)), rel=1e-5)
-    dice = metrics.MeanClassDice(3, include_background=False)
-    dice.update_state(y, p)
-    per_dice = np.array([metrics.class_dice_np(pred[i], y[i, ..., 0], 3)[1:] for i in range(len(y))])
-    assert float(dice.result()) == pytest.approx(np.mean(np.nanmean(per_dice, axis=1)), rel=1e-5)
+    no_background = classes.MeanClassIoU(3, include_background=False)
+    no_background.update_state(y, p)
+    assert float(no_background.result()) == pytest.approx(np.mean(np.nanmean(per_image[:, 1:], axis=1)), rel=1e-5)
+    with pytest.raises(ValueError, match="num_classes=1"):
+        classes.MeanClassIoU(1)
 
 
 def test_class_metrics_names_config_and_sigmoid_input():
-    assert [m.name for m in metrics.class_metrics(["background", "Cell body", "nucleus"])] == [
+    assert [m.name for m in classes.class_metrics(["background", "Cell body", "nucleus"])] == [
         "iou_background", "iou_cell_body", "iou_nucleus", "mean_iou"]
-    metric = metrics.ClassDice(2, name="dice_nucleus")
-    clone = metrics.ClassDice.from_config(metric.get_config())
-    assert (clone.class_id, clone.name) == (2, "dice_nucleus")
+    metric = classes.ClassIoU(2, name="iou_nucleus")
+    clone = classes.ClassIoU.from_config(metric.get_config())
+    assert (clone.class_id, clone.name) == (2, "iou_nucleus")
+    mean = classes.MeanClassIoU.from_config(classes.MeanClassIoU(4, include_background=False).get_config())
+    assert (mean.num_classes, mean.include_background, mean.name) == (4, False, "mean_iou")
     with pytest.raises(ValueError, match="differently"):
-        metrics.class_metrics(["a", "A"])
+        classes.class_metrics(["a", "A"])
     truth = np.array([[[[1.0], [0.0], [1.0], [0.0]]]])
-    metric = metrics.ClassIoU(1)
+    metric = classes.ClassIoU(1)
     metric.update_state(truth, np.array([[[[0.9], [0.2], [0.3], [0.1]]]]))  # one sigmoid channel: p > 0.5
     assert float(metric.result()) == pytest.approx(0.5)
 
@@ -176,20 +191,20 @@ def test_class_metrics_names_config_and_sigmoid_input():
 def test_class_table_hand_computed_and_json():
     truth = [np.array([[0, 1, 1, 2]]), np.array([[0, 0, 1, 1]])]
     pred = [np.array([[0, 1, 2, 2]]), np.eye(3)[[[0, 0, 1, 0]]]]  # class numbers, and probabilities
-    table = evaluate.class_table(pred, truth, NAMES, ["a", "b"])
+    table = scoring.class_table(pred, truth, NAMES, ["a", "b"])
     assert list(table.index) == ["a", "b", "mean"]
     assert table.loc["a", "iou_cell"] == 0.5 and table.loc["a", "iou_nucleus"] == 0.5
     assert np.isnan(table.loc["b", "iou_nucleus"])  # in neither mask: left out, not a perfect 1
     assert table.loc["b", "mean_iou"] == pytest.approx((2 / 3 + 1 / 2) / 2)
     assert table.loc["mean", "iou_nucleus"] == 0.5 and table.loc["mean", "pixel_error"] == 0.25
-    no_bg = evaluate.class_table(pred, truth, NAMES, include_background=False)
+    no_bg = scoring.class_table(pred, truth, NAMES, include_background=False)
     assert no_bg.loc["0", "mean_iou"] == 0.5
-    scores = evaluate.score_table_json(table)
+    scores = scoring.score_table_json(table)
     assert scores["images"][1]["iou_nucleus"] is None and scores["mean"]["iou_nucleus"] == 0.5
     with pytest.raises(ValueError, match="holds class 3"):
-        evaluate.class_table([np.array([[3]])], [np.array([[0]])], NAMES)
+        scoring.class_table([np.array([[3]])], [np.array([[0]])], NAMES)
     with pytest.raises(ValueError, match="differ in shape"):
-        evaluate.class_table([np.zeros((2, 2))], [np.zeros((2, 3))], NAMES)
+        scoring.class_table([np.zeros((2, 2))], [np.zeros((2, 3))], NAMES)
 
 
 # ------------------------------------------------------------------------ class masks as files
@@ -197,17 +212,13 @@ def test_class_table_hand_computed_and_json():
 
 def test_class_masks_are_palette_pngs_read_back_as_classes(tmp_path):
     _, y = shapes(n=1)
-    files.write_class_mask(tmp_path / "m.png", y[0])
+    formats.write_class_mask(tmp_path / "m.png", y[0])
     with Image.open(tmp_path / "m.png") as image:
         assert image.mode == "P"
         assert image.getpalette()[:9] == [0, 0, 0, 230, 159, 0, 86, 180, 233]  # Okabe-Ito: black, orange, sky blue
-    np.testing.assert_array_equal(files.read_class_mask(tmp_path / "m.png", 3), y[0, ..., 0])
-    with pytest.raises(ValueError, match=r"m\.png.*0\.\.1"):
-        files.read_class_mask(tmp_path / "m.png", 2)
-    Image.fromarray((y[0, ..., 0] > 0).astype(np.uint8) * 255).save(tmp_path / "b.png")
-    np.testing.assert_array_equal(files.read_class_mask(tmp_path / "b.png", 2), y[0, ..., 0] > 0)
+    np.testing.assert_array_equal(formats.read_labels(tmp_path / "m.png"), y[0, ..., 0])
     with pytest.raises(ValueError, match="png"):
-        files.write_class_mask(tmp_path / "m.tif", y[0])
+        formats.write_class_mask(tmp_path / "m.tif", y[0])
 
 
 # ------------------------------------------------------------------------ augmentation and tiling
@@ -266,9 +277,17 @@ def test_segment_folder_writes_class_masks(tmp_path):
     (tmp_path / "in").mkdir()
     for i in range(2):
         files.write_image(tmp_path / "in" / f"s{i}.png", x[i, 3:, :37])
-    written = segment_folder(softmax_identity(), tmp_path / "in", tmp_path / "out", tile=16, overlap=4)
+    def write_classes(image_path, probability, output_dir):  # the toolkit's class-mask format
+        path = output_dir / f"{image_path.stem}.png"
+        formats.write_class_mask(path, predict.to_mask(probability))
+        return [path]
+
+    with pytest.raises(ValueError, match="write"):  # K channels need a writer: the core writes binary masks
+        segment_folder(softmax_identity(), tmp_path / "in", tmp_path / "refused", tile=16, overlap=4)
+    written = segment_folder(softmax_identity(), tmp_path / "in", tmp_path / "out", tile=16, overlap=4,
+                             write=write_classes)
     for i, path in enumerate(written):
-        classes = files.read_class_mask(path, 3)
+        classes = formats.read_labels(path)
         assert classes.shape == (37, 37)
         prob, expected = segment_image(softmax_identity(), files.read_image(tmp_path / "in" / f"s{i}.png"),
                                        tile=16, overlap=4)
@@ -279,15 +298,15 @@ def test_segment_folder_writes_class_masks(tmp_path):
 
 def test_plot_classes_legend_and_colours():
     x, y = shapes(n=2)
-    fig = plots.plot_classes(x, y, one_hot(y), NAMES, titles=["first", "second"])
+    fig = scoring.plot_classes(x, y, one_hot(y), NAMES, titles=["first", "second"])
     assert [ax.get_title() for ax in fig.axes[:3]] == ["first", "ground truth", "prediction"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == NAMES
     shown = fig.axes[1].images[0].get_array()
     np.testing.assert_allclose(shown[y[0, ..., 0] == 1][0], np.array([230, 159, 0]) / 255)
     with pytest.raises(ValueError, match="num_classes"):
-        plots.colour_classes(np.array([[3]]), 3)
+        scoring.colour_classes(np.array([[3]]), 3)
     with pytest.raises(ValueError, match="at least two"):
-        plots.plot_classes(x, y, class_names=["only"])
+        scoring.plot_classes(x, y, class_names=["only"])
 
 
 # ------------------------------------------------------------------------ folders of class masks
@@ -307,16 +326,16 @@ def write_folder(root, masks: dict, images: dict | None = None):
 def test_load_folder_infers_or_names_the_classes(tmp_path):
     _, y = shapes(n=3)
     images, masks = write_folder(tmp_path / "a", {f"m{i}": y[i, ..., 0] for i in range(3)})
-    found = data.load_folder(images, masks, classes="auto")
+    found = folders.load_folder(images, masks, classes="auto")
     assert found.class_names == ["class 0", "class 1", "class 2"] and found.num_classes == 3
     np.testing.assert_array_equal(found.masks[1], y[1])
-    assert data.load_folder(images, masks, classes=NAMES).class_names == NAMES
-    four = data.load_folder(images, masks, classes=NAMES + ["mitochondrion"])  # named: a class may be absent
+    assert folders.load_folder(images, masks, classes=NAMES).class_names == NAMES
+    four = folders.load_folder(images, masks, classes=NAMES + ["mitochondrion"])  # named: a class may be absent
     assert four.num_classes == 4
     with pytest.raises(ValueError, match=r"m0\.png has values \{0, 1, 2\}"):  # binary by default, as before
-        data.load_folder(images, masks)
+        folders.load_folder(images, masks)
     images, masks = write_folder(tmp_path / "b", {"a": (y[0, ..., 0] > 0) * 255, "b": y[1, ..., 0] > 0})
-    assert data.load_folder(images, masks, classes="auto").class_names == ["background", "foreground"]
+    assert folders.load_folder(images, masks, classes="auto").class_names == ["background", "foreground"]
 
 
 @pytest.mark.parametrize("case, expected", [
@@ -331,7 +350,7 @@ def test_load_folder_infers_or_names_the_classes(tmp_path):
 ])
 def test_ambiguous_masks_are_refused_naming_the_file_and_the_fix(tmp_path, case, expected):
     _, y = shapes(n=2)
-    _, labels = data.synthetic_nuclei(2, size=40, seed=0)
+    _, labels = folders.synthetic_nuclei(2, size=40, seed=0)
     photo = (np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8)
     masks = {"photo": {"m0": photo, "m1": y[1, ..., 0]},
              "instances": {"m0": labels[0], "m1": labels[1]},
@@ -344,7 +363,7 @@ def test_ambiguous_masks_are_refused_naming_the_file_and_the_fix(tmp_path, case,
     images, folder = write_folder(tmp_path, masks, images={"m0": y[0, ..., 0] / 2, "m1": y[1, ..., 0] / 2})
     classes = ["background", "cell"] if case == "beyond_names" else "auto"
     with pytest.raises(ValueError) as error:
-        data.load_folder(images, folder, classes=classes, invert_masks=case == "invert")
+        folders.load_folder(images, folder, classes=classes, invert_masks=case == "invert")
     message = str(error.value)
     assert "\n" not in message
     for text in expected:
@@ -352,17 +371,17 @@ def test_ambiguous_masks_are_refused_naming_the_file_and_the_fix(tmp_path, case,
 
 
 def test_instances_to_classes_reads_label_images(tmp_path):
-    x, labels = data.synthetic_nuclei(2, size=40, seed=0)
+    x, labels = folders.synthetic_nuclei(2, size=40, seed=0)
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()
     for i in range(2):
         files.write_image(tmp_path / "images" / f"n{i}.png", x[i])
-        files.write_labels(tmp_path / "labels" / f"n{i}.tif", labels[i])
-    found = data.load_folder(tmp_path / "images", tmp_path / "labels", instances_to_classes=True)
+        formats.write_labels(tmp_path / "labels" / f"n{i}.tif", labels[i])
+    found = folders.load_folder(tmp_path / "images", tmp_path / "labels", instances_to_classes=True)
     assert found.class_names == list(instances.THREE_CLASSES)
     np.testing.assert_array_equal(found.masks[1][..., 0], instances.to_three_classes(labels[1]))
     with pytest.raises(ValueError, match="--classes"):
-        data.load_folder(tmp_path / "images", tmp_path / "labels", classes=NAMES, instances_to_classes=True)
+        folders.load_folder(tmp_path / "images", tmp_path / "labels", classes=NAMES, instances_to_classes=True)
 
 
 # ------------------------------------------------------------------------ command line, end to end
@@ -372,13 +391,13 @@ def test_instances_to_classes_reads_label_images(tmp_path):
 def nuclei(tmp_path_factory):
     """Six synthetic nuclei images with instance labels (16-bit TIFF) and 3-class palette PNG masks."""
     root = tmp_path_factory.mktemp("nuclei")
-    x, labels = data.synthetic_nuclei(6, size=48, seed=0)
+    x, labels = folders.synthetic_nuclei(6, size=48, seed=0)
     for folder in ("images", "labels", "classes"):
         (root / folder).mkdir()
     for i in range(6):
         files.write_image(root / "images" / f"n{i}.png", x[i])
-        files.write_labels(root / "labels" / f"n{i}.tif", labels[i])
-        files.write_class_mask(root / "classes" / f"n{i}.png", instances.to_three_classes(labels[i]))
+        formats.write_labels(root / "labels" / f"n{i}.tif", labels[i])
+        formats.write_class_mask(root / "classes" / f"n{i}.png", instances.to_three_classes(labels[i]))
     return root
 
 
@@ -402,11 +421,11 @@ def test_cli_three_classes_train_predict_evaluate(nuclei, tmp_path, capsys):
     assert "most probable of 3 classes: bg, inside, edge" in stdout
     with Image.open(pred / "n0.png") as image:
         assert image.mode == "P" and image.size == (48, 48)
-    classes = files.read_class_mask(pred / "n0.png", 3)
+    predicted = formats.read_labels(pred / "n0.png")
     prob = tifffile.imread(pred / "n0_prob.tif")
     assert prob.shape == (3, 48, 48) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=0), 1.0, atol=1e-5)
-    np.testing.assert_array_equal(classes, np.argmax(prob, axis=0))
+    np.testing.assert_array_equal(predicted, np.argmax(prob, axis=0))
 
     report = tmp_path / "scores.json"
     code, stdout, err = run(["evaluate", "--pred", pred, "--truth", nuclei / "classes", "--classes",
@@ -414,8 +433,8 @@ def test_cli_three_classes_train_predict_evaluate(nuclei, tmp_path, capsys):
     assert code == 0, err
     written = json.loads(report.read_text())
     assert written["classes"] == ["bg", "inside", "edge"] and len(written["images"]) == 6
-    truth = files.read_class_mask(nuclei / "classes" / "n0.png", 3)
-    expected = metrics.class_iou_np(classes, truth, 3)
+    truth = formats.read_labels(nuclei / "classes" / "n0.png")
+    expected = classes.class_iou_np(predicted, truth, 3)
     row = written["images"][0]
     for name, value in zip(["bg", "inside", "edge"], expected):
         assert (row[f"iou_{name}"] is None) if np.isnan(value) else row[f"iou_{name}"] == pytest.approx(value)
@@ -459,7 +478,7 @@ def test_cli_instances_train_predict_evaluate(nuclei, tmp_path, capsys):
     written = json.loads(report.read_text())
     assert written["instances"] is True and written["iou_threshold"] == 0.5
     first = written["images"][0]
-    expected = instances.match(labels, files.read_labels(nuclei / "labels" / "n0.tif"))
+    expected = instances.match(labels, formats.read_labels(nuclei / "labels" / "n0.tif"))
     for key in ("n_true", "n_pred", "tp", "precision", "recall", "f1"):
         assert first[key] == pytest.approx(expected[key])
 
@@ -475,7 +494,7 @@ def test_cli_instances_train_predict_evaluate(nuclei, tmp_path, capsys):
 def test_cli_binary_model_writes_objects_and_boundaries(nuclei, tmp_path, capsys):
     (tmp_path / "binary").mkdir()
     for path in (nuclei / "labels").iterdir():
-        mask = (files.read_labels(path) > 0).astype(np.uint8) * 255
+        mask = (formats.read_labels(path) > 0).astype(np.uint8) * 255
         Image.fromarray(mask).save(tmp_path / "binary" / f"{path.stem}.png")
     out = tmp_path / "run"
     code, _, err = run(["train", "--images", nuclei / "images", "--masks", tmp_path / "binary", "--out", out, *FAST],
@@ -490,5 +509,5 @@ def test_cli_binary_model_writes_objects_and_boundaries(nuclei, tmp_path, capsys
         assert mode in stdout
         mask = np.array(Image.open(tmp_path / mode / "n1.png"))
         assert set(np.unique(mask)) <= {0, 255}  # binary masks stay as before
-        labels = files.read_labels(tmp_path / mode / "n1_instances.tif")
+        labels = formats.read_labels(tmp_path / mode / "n1_instances.tif")
         assert labels.shape == mask.shape and labels.max() == instances.count(labels)

@@ -14,6 +14,11 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from helpers import plots  # noqa: E402
 
+
+def _rgb(k: int) -> tuple[float, float, float]:
+    """Colour k of the one palette, as matplotlib RGB."""
+    return tuple(channel / 255 for channel in plots.PALETTE[k])
+
 rng = np.random.default_rng(0)
 
 
@@ -39,10 +44,10 @@ def test_plot_imgs_grid(n, channels):
     assert shown.shape == ((32, 32) if channels == 1 else (32, 32, 3))
 
 
-def test_plot_imgs_partial_inputs_n_and_single_image():
+def test_plot_imgs_partial_inputs_and_single_image():
     x = images(5)
     assert len(plots.plot_imgs(x).axes) == 5
-    assert len(plots.plot_imgs(x, predictions=images(5), n=2).axes) == 2 * 3 + 1  # a colour bar
+    assert len(plots.plot_imgs(x[:2], predictions=images(5)).axes) == 2 * 3 + 1  # a colour bar
     assert len(plots.plot_imgs(x, x > 0.5).axes) == 5 * 3  # no probabilities, no colour bar
     single = plots.plot_imgs(x[0], x[0] > 0.5)  # (H, W, C) image and its mask
     assert len(single.axes) == 3
@@ -56,21 +61,22 @@ def test_overlay_colours_truth_prediction_agreement():
     truth = np.array([[1, 1], [0, 0]], np.float32)[..., None]
     pred = np.array([[1, 0], [1, 0]], np.float32)[..., None]
     out = plots.overlay(np.zeros((2, 2, 1)), truth, pred, alpha=1.0)
-    np.testing.assert_allclose(out[0, 0], to_rgb(plots.BOTH))
-    np.testing.assert_allclose(out[0, 1], to_rgb(plots.TRUTH_ONLY))
-    np.testing.assert_allclose(out[1, 0], to_rgb(plots.PRED_ONLY))
+    np.testing.assert_allclose(out[0, 0], _rgb(4))
+    np.testing.assert_allclose(out[0, 1], _rgb(2))
+    np.testing.assert_allclose(out[1, 0], _rgb(6))
     np.testing.assert_allclose(out[1, 1], 0.0)  # background untouched
     half = plots.overlay(np.ones((2, 2, 3)), truth, alpha=0.5)
-    np.testing.assert_allclose(half[0, 0], 0.5 + 0.5 * np.array(to_rgb(plots.TRUTH_ONLY)))
+    np.testing.assert_allclose(half[0, 0], 0.5 + 0.5 * np.array(_rgb(2)))
 
 
 def test_plot_imgs_overlay_uses_threshold():
     x = np.zeros((1, 4, 4, 1), np.float32)
     prob = np.full((1, 4, 4, 1), 0.6, np.float32)
-    high = plots.plot_imgs(x, predictions=prob, threshold=0.7, overlay_alpha=1.0)
-    low = plots.plot_imgs(x, predictions=prob, threshold=0.5, overlay_alpha=1.0)
+    high = plots.plot_imgs(x, predictions=prob, threshold=0.7)
+    low = plots.plot_imgs(x, predictions=prob, threshold=0.5)
     assert np.all(image_axes(high)[-1].images[0].get_array() == 0)
-    np.testing.assert_allclose(image_axes(low)[-1].images[0].get_array()[0, 0], to_rgb(plots.PRED_ONLY))
+    np.testing.assert_allclose(image_axes(low)[-1].images[0].get_array()[0, 0],
+                               plots.OVERLAY_ALPHA * np.array(_rgb(6)))
 
 
 def test_plot_history_train_and_validation():
@@ -96,9 +102,9 @@ def test_plot_history_without_validation_dataframe_and_keras_history():
     assert [ax.get_title() for ax in plots.plot_history(history).axes] == ["loss", "accuracy"]
 
 
-def test_plot_threshold_curve_arrays_and_table():
+def test_plot_threshold_curve_table():
     t = np.linspace(0.1, 0.9, 9)
-    fig = plots.plot_threshold_curve(t, 1 - (t - 0.4) ** 2, chosen=0.4)
+    fig = plots.plot_threshold_curve(pd.DataFrame({"threshold": t, "iou": 1 - (t - 0.4) ** 2}), chosen=0.4)
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2  # curve + chosen marker
     table = pd.DataFrame({"threshold": t, "iou": t, "dice": t ** 0.5, "name": ["a"] * 9})
     fig = plots.plot_threshold_curve(table)
@@ -136,17 +142,17 @@ def test_plot_augmented_batch_original_first_and_own_titles():
 
 
 def test_shear_matrix_is_the_shear_the_augmentation_draws():
-    from helpers import augment
+    from helpers import augment, augment_numpy
 
     args = augment._parse_args(dict(shear_range=50.0))
-    drawn = augment.random_matrices(np.random.default_rng(3), 1, 32, 48, args)[0]
+    drawn = augment_numpy.random_matrices(np.random.default_rng(3), 1, 32, 48, args)[0]
     replay = np.random.default_rng(3)
     replay.uniform(0.0, 0.0, 1)  # the rotation angle, drawn first (range 0 here)
     angle = replay.uniform(-50.0, 50.0, 1)[0]
-    np.testing.assert_allclose(plots.shear_matrix(angle, 32, 48), drawn, atol=1e-9)
-    assert plots.elongation(plots.shear_matrix(0, 8, 8)) == pytest.approx(1.0)
-    assert plots.elongation(plots.shear_matrix(50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
-    assert plots.elongation(plots.shear_matrix(-50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
+    np.testing.assert_allclose(plots._shear_matrix(angle, 32, 48), drawn, atol=1e-9)
+    assert plots._elongation(plots._shear_matrix(0, 8, 8)) == pytest.approx(1.0)
+    assert plots._elongation(plots._shear_matrix(50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
+    assert plots._elongation(plots._shear_matrix(-50, 8, 8)) == pytest.approx(2.747, abs=1e-3)
 
 
 def test_plot_shear_titles_and_warped_mask():
@@ -194,7 +200,8 @@ def test_unet_blocks_levels_shapes_and_parameters(small_unet):
 
 
 def test_plot_architecture_u_fits_the_notebook(small_unet, tmp_path):
-    fig = plots.plot_architecture(small_unet, path=tmp_path / "u.png")
+    fig = plots.plot_architecture(small_unet)
+    fig.savefig(tmp_path / "u.png")
     assert isinstance(fig, Figure)
     width, height = fig.get_size_inches()
     assert width <= 11 and height <= 6  # one notebook width, not a 3677-pixel chain
@@ -217,7 +224,7 @@ def test_plot_architecture_graph_layout_left_to_right(small_unet, monkeypatch, t
 
     monkeypatch.setattr(keras.utils, "plot_model", plot_model)
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/dot")
-    plots.plot_architecture(small_unet, path=str(tmp_path / "graph.png"), layout="LR")
+    plots.plot_architecture(small_unet, layout="LR")
     assert calls and calls[0]["rankdir"] == "LR" and calls[0]["show_shapes"]
     with pytest.raises(ValueError, match="layout"):
         plots.plot_architecture(small_unet, layout="sideways")
@@ -260,18 +267,18 @@ def test_plot_histories_one_colour_per_run():
         plots.plot_histories(runs, metrics=["dice"])
 
 
-def test_plot_imgs_names_two_models():
+def test_plot_imgs_overlay_colours_and_legend():
     a = np.zeros((1, 8, 8, 1), np.float32); a[0, :, :4] = 1
     b = np.zeros((1, 8, 8, 1), np.float32); b[0, :4] = 0.9
-    fig = plots.plot_imgs(np.zeros((1, 8, 8, 1)), a, b, names=("Jaccard", "BCE"))
-    assert [ax.get_title() for ax in image_axes(fig)] == ["original", "Jaccard", "BCE", "overlay"]
+    fig = plots.plot_imgs(np.zeros((1, 8, 8, 1)), a, b)
+    assert [ax.get_title() for ax in image_axes(fig)] == ["original", "ground truth", "prediction", "overlay"]
     legend = [text.get_text() for text in fig.legends[0].get_texts()]
-    assert legend == ["membrane: both", "Jaccard only", "BCE only"]
+    assert legend == ["membrane: both", "missed (truth only)", "false (prediction only)"]
     colours = fig.axes[3].images[0].get_array()
     alpha = plots.OVERLAY_ALPHA
-    assert colours[0, 0].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.BOTH)))
-    assert colours[7, 0].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.TRUTH_ONLY)))
-    assert colours[0, 7].tolist() == pytest.approx(alpha * np.array(to_rgb(plots.PRED_ONLY)))
+    assert colours[0, 0].tolist() == pytest.approx(alpha * np.array(_rgb(4)))
+    assert colours[7, 0].tolist() == pytest.approx(alpha * np.array(_rgb(2)))
+    assert colours[0, 7].tolist() == pytest.approx(alpha * np.array(_rgb(6)))
 
 
 def test_plot_seams_differences_and_tile_edges():

@@ -50,7 +50,8 @@ def test_threshold_rgb_conversion_and_a_real_unet(tmp_path):
     rgb = np.repeat(_two_level_image((20, 30), 2)[..., None], 3, axis=-1)
     files.write_image(inputs / "colour.png", rgb)
     # gray model, RGB file: converted to the model's one channel; threshold 0.9 -> nothing found
-    mask = np.array(Image.open(segment_folder(_identity_model(), inputs, tmp_path / "o", 0.9, 16, 4)[0]))
+    mask = np.array(Image.open(segment_folder(_identity_model(), inputs, tmp_path / "o", threshold=0.9, tile=16,
+                                              overlap=4)[0]))
     assert mask.shape == (20, 30) and mask.max() == 0
     unet = build_unet((None, None, 1), filters=4, num_layers=2)
     out = segment_folder(unet, inputs, tmp_path / "u", tile=16, overlap=4)
@@ -67,7 +68,35 @@ def test_errors_name_the_problem(tmp_path):
         segment_folder(_identity_model(), inputs, inputs)
     with pytest.raises(ValueError, match="2 channels"):
         segment_folder(_identity_model(outputs=2), inputs, tmp_path / "out")
+    (inputs / "b.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="b.png"):
+        segment_folder(_identity_model(), inputs, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing created before the checks passed
+
+
+def test_write_read_and_progress_hooks_and_a_list_of_files(tmp_path):
+    """The toolkit's predict command runs the same loop, writing its own files for K channels."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    image = _two_level_image((20, 30), 4)
+    files.write_image(inputs / "a.png", image)
+    seen, passes = [], []
+
+    def write(path, probability, folder):
+        seen.append((path.name, probability.shape, probability.dtype))
+        out = folder / f"{path.stem}_prob.npy"
+        np.save(out, probability)
+        return [out]
+
+    def progress(items, description):
+        passes.append(description)
+        return items
+
+    written = segment_folder(_identity_model(outputs=3), [inputs / "a.png"], tmp_path / "out", tile=16, overlap=4,
+                             write=write, read=lambda path: files.read_image(path, channels=1), progress=progress)
+    assert written == [tmp_path / "out" / "a_prob.npy"] and passes == ["checking", "predicting"]
+    assert seen == [("a.png", (20, 30, 3), np.float32)]
+    np.testing.assert_allclose(np.load(written[0])[..., 1], image, atol=1e-2)  # 8-bit storage
 
 
 def test_segment_image_returns_probability_and_0_255_mask_of_the_input_size():

@@ -1,4 +1,4 @@
-"""Tests for helpers.runner (``make run``) on tiny notebooks made in the test."""
+"""Tests for helpers.toolkit.runner (``make run``) on tiny notebooks made in the test."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 import nbformat
 import pytest
 
-from helpers import data, runner
-from helpers.cli import main
+from helpers import data
+from helpers.toolkit import runner
+from helpers.toolkit.cli import main
 
 WRITE_SCORES = """\
 import json, os, pathlib

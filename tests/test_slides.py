@@ -140,6 +140,39 @@ def test_augmentation_figure_uses_helpers_augment():
     assert not hasattr(figures, "augment_pair")
 
 
+def test_unet_figure_is_the_notebooks_drawing(monkeypatch):
+    from helpers import plots
+    from slides import figures
+
+    drawn = []
+    monkeypatch.setattr(plots, "plot_architecture", lambda model, **kw: drawn.append((model, kw)) or "figure")
+    assert figures.fig_unet_diagram() == "figure" and len(drawn) == 1
+    model, options = drawn[0]
+    assert options == {}  # the notebook's default "u" layout
+    blocks = plots.unet_blocks(model)
+    assert [b["shape"][-1] for b in blocks] == [64, 128, 256, 512, 1024, 512, 256, 128, 64, 1]
+    assert [b["level"] for b in blocks] == [0, 1, 2, 3, 4, 3, 2, 1, 0, 0]
+    assert sum(b["params"] for b in blocks) == model.count_params()
+    source = (REPO / "slides" / "figures.py").read_text(encoding="utf-8")
+    assert "Rectangle((x, y)" not in source and "def box(" not in source  # no second U-Net drawing
+
+
+def test_slides_use_the_one_palette():
+    from matplotlib.colors import to_rgb
+
+    from helpers import plots
+    from slides import figures
+
+    palette = {tuple(channel / 255 for channel in rgb) for rgb in plots.PALETTE}
+    for name in ("ORANGE", "SKY", "GREEN", "YELLOW", "BLUE", "VERMILLION", "PURPLE"):
+        assert getattr(figures, name) in palette, name
+    for colour in figures.WINDOW_COLOURS:  # light tints of palette colours
+        assert any(np.allclose(to_rgb(colour), 0.7 + 0.3 * np.array(rgb), atol=1 / 255) for rgb in palette)
+    for path in (REPO / "slides").glob("*.py"):
+        typed = re.findall(r"[\"']#[0-9a-fA-F]{6}[\"']", path.read_text(encoding="utf-8"))
+        assert not typed, f"{path.name} types colours {typed}; take them from helpers.plots.PALETTE"
+
+
 def test_slides_show_the_helpers_augmentation_values():
     from helpers import augment
 

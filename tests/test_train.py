@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import train
+from helpers.runs import load_history
 
 SIZE = 32
 
@@ -66,8 +67,17 @@ def test_sgd_momentum_and_optimizer_instance():
     assert np.isclose(float(sgd.optimizer.momentum), 0.99)
     rms = keras.optimizers.RMSprop(3e-4)
     assert compiled(optimizer=rms).optimizer is rms
-    with pytest.raises(ValueError, match="Unknown optimizer"):
+    assert np.isclose(float(compiled(optimizer="sgd", momentum=0.9).optimizer.momentum), 0.9)
+    with pytest.raises(ValueError, match="optimizer='adamw_typo' is unknown"):
         compiled(optimizer="adamw_typo")
+
+
+def test_momentum_only_for_sgd():
+    """Adam used to ignore momentum=0.99 silently; now the parameter is named and refused."""
+    with pytest.raises(ValueError, match="momentum=0.99 is an SGD parameter"):
+        compiled(optimizer="adam", momentum=0.99)
+    with pytest.raises(ValueError, match="momentum=0.9 is an SGD parameter.*optimizer instance"):
+        compiled(optimizer=keras.optimizers.RMSprop(1e-3), momentum=0.9)
 
 
 def test_mixed_precision_output_is_float32_and_policy_restored(data):
@@ -140,29 +150,54 @@ def test_fit_without_validation_monitors_training_loss(tmp_path, data):
     assert len(history["loss"]) == 2
 
 
-def test_best_checkpoint_follows_monitor_mode(tmp_path):
-    model = compiled()
-    best = train.AtomicCheckpoint(tmp_path / "best.keras", monitor="val_iou")
-    assert best.mode == "max"  # IoU: larger is better (Keras' "auto" would pick min)
-    assert train.AtomicCheckpoint(tmp_path / "b.keras", monitor="val_jaccard_loss").mode == "min"
-    best.set_model(model)
-    best.on_epoch_end(0, {"val_iou": 0.5})
+def test_best_checkpoint_keeps_the_lowest_loss(tmp_path):
+    best = train._AtomicCheckpoint(tmp_path / "best.keras", best_only=True)
+    best.set_model(compiled())
+    best.on_epoch_end(0, {"loss": 0.1, "val_loss": 0.5})
     stamp = (tmp_path / "best.keras").stat().st_mtime_ns
-    best.on_epoch_end(1, {"val_iou": 0.4})  # worse: file untouched
-    assert (tmp_path / "best.keras").stat().st_mtime_ns == stamp and best.best == 0.5
-    best.on_epoch_end(2, {"val_iou": 0.7})
-    assert best.best == 0.7
-    with pytest.raises(ValueError, match="not logged"):
-        best.on_epoch_end(3, {"loss": 0.1})
+    best.on_epoch_end(1, {"loss": 0.05, "val_loss": 0.6})  # worse validation loss: file untouched
+    assert (tmp_path / "best.keras").stat().st_mtime_ns == stamp and best.lowest == 0.5
+    best.on_epoch_end(2, {"val_loss": float("nan")})  # NaN never counts as better
+    assert best.lowest == 0.5
+    best.on_epoch_end(3, {"val_loss": 0.3})
+    assert best.lowest == 0.3
 
 
 def test_images_per_second_callback(data):
     x, y = data
-    speed = train.ImagesPerSecond(batch_size=4)
-    compiled().fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[speed])
+    speed, steps = train.ImagesPerSecond(batch_size=4), train.ImagesPerSecond()
+    compiled().fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[speed, steps])
     assert len(speed.epoch_seconds) == len(speed.images_per_second) == 2
     expected = 8 / np.array(speed.epoch_seconds)  # 2 steps x 4 images per epoch
     np.testing.assert_allclose(speed.images_per_second, expected)
+    assert len(steps.epoch_seconds) == 2 and steps.images_per_second == []
+
+
+def test_callbacks_for_model_fit_checkpoint_and_resume(tmp_path, data):
+    """The learner's path: model.fit(..., callbacks=train.callbacks(run_dir)) leaves the same run folder."""
+    x, y = data
+    run = tmp_path / "run"
+    assert [type(c).__name__ for c in train.callbacks()] == ["ImagesPerSecond"]
+    model = compiled(metrics=["accuracy"])
+    found = train.callbacks(run, batch_size=4)
+    assert [type(c).__name__ for c in found] == ["ImagesPerSecond", "_AtomicCheckpoint", "_AtomicCheckpoint",
+                                                 "CSVLogger"]
+    model.fit(x, y, batch_size=4, validation_data=(x[:2], y[:2]), epochs=2, verbose=0, callbacks=found)
+    assert {p.name for p in run.iterdir()} == {"best.keras", "last.keras", "history.csv"}
+    assert csv_epochs(run) == [0, 1] and len(found[0].images_per_second) == 2
+    again = train.callbacks(run, resume=True)
+    history = load_history(run)
+    assert again[1].lowest == min(history["val_loss"])
+    model.fit(x, y, batch_size=4, validation_data=(x[:2], y[:2]), epochs=3, initial_epoch=2, verbose=0,
+              callbacks=again)
+    assert csv_epochs(run) == [0, 1, 2]
+
+
+def test_checkpoint_without_validation_falls_back_to_the_training_value(tmp_path, data):
+    x, y = data
+    model = compiled()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=train.callbacks(tmp_path / "run"))
+    assert (tmp_path / "run" / "best.keras").is_file()
 
 
 def test_best_keras_holds_best_epoch_with_workshop_loss_and_metric(tmp_path, data):
@@ -172,20 +207,21 @@ def test_best_keras_holds_best_epoch_with_workshop_loss_and_metric(tmp_path, dat
     val = (x[:2], y[:2])
     run = tmp_path / "run"
     model = compiled(loss=losses.bce_jaccard_loss, metrics=[metrics.iou])
-    train.fit(model, (x, y), validation_data=val, epochs=3, batch_size=4, run_dir=run,
-              monitor="val_iou", verbose=0)
+    train.fit(model, (x, y), validation_data=val, epochs=3, batch_size=4, run_dir=run, verbose=0)
     _, history = train.fit(None, (x, y), validation_data=val, epochs=4, batch_size=4, run_dir=run,
-                           monitor="val_iou", resume=True, verbose=0)
+                           resume=True, verbose=0)
     best = keras.models.load_model(run / "best.keras")  # custom loss/metric reload by name
     scores = best.evaluate(*val, verbose=0, return_dict=True)
-    assert len(set(history["val_iou"])) > 1  # the epochs differ, so the choice matters
-    assert scores["iou"] == pytest.approx(max(history["val_iou"]), abs=1e-5)
+    assert len(set(history["val_loss"])) > 1  # the epochs differ, so the choice matters
+    assert scores["loss"] == pytest.approx(min(history["val_loss"]), abs=1e-5)
 
 
-def test_jit_setting_per_backend():
-    assert train.jit_setting("tensorflow", "cpu") is False
-    assert train.jit_setting("tensorflow", "gpu") == "auto"
-    assert train.jit_setting("tensorflow", "cpu", True) is True
-    assert train.jit_setting("jax", "cpu") is True and train.jit_setting("jax", "tpu", "auto") is True
-    with pytest.raises(ValueError, match="uncompiled.*leave jit_compile=None"):
-        train.jit_setting("jax", "cpu", False)
+def test_jit_compile_per_backend():
+    jax = keras.backend.backend() == "jax"
+    assert compiled().jit_compile is jax  # off on a TensorFlow CPU, never off under JAX
+    assert compiled(jit_compile=True).jit_compile is True
+    if jax:
+        with pytest.raises(ValueError, match="uncompiled.*leave jit_compile=None"):
+            compiled(jit_compile=False)
+    else:
+        assert compiled(jit_compile=False).jit_compile is False

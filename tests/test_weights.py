@@ -51,7 +51,7 @@ def test_foreground_objects_for_blobs_on_background():
     mask = np.zeros((5, 9), np.uint8)
     mask[:, :3] = 1
     mask[:, 6:] = 1  # two nuclei (1) with 3 px of background between them
-    assert weights.object_labels(mask, "foreground").max() == 2
+    assert weights._object_labels(mask, "foreground").max() == 2
     w = weights.border_weight_map(mask, w0=10.0, sigma=2.0, objects="foreground", balance=False)
     np.testing.assert_allclose(w[0, 3:6], 1 + 10 * math.exp(-2), rtol=1e-6)
     np.testing.assert_allclose(w[0, :3], 1.0)
@@ -63,7 +63,7 @@ def test_weight_maps_of_a_stack_and_bad_input():
     with pytest.raises(ValueError, match="weight_maps for a stack"):
         weights.border_weight_map(stack)
     with pytest.raises(ValueError, match="objects='cells'"):
-        weights.object_labels(two_cells(), "cells")
+        weights._object_labels(two_cells(), "cells")
     with pytest.raises(ValueError, match="sigma > 0"):
         weights.border_weight_map(two_cells(), sigma=0)
 
@@ -127,7 +127,7 @@ def test_losses_by_name():
     assert losses.by_name("bce") == "binary_crossentropy" and losses.by_name("bce_dice") is losses.bce_dice_loss
     assert losses.by_name("weighted_bce").jaccard == 0.0 and losses.by_name("weighted_bce_jaccard").jaccard == 1.0
     assert set(losses.WEIGHTED_LOSSES) <= set(losses.LOSS_NAMES)
-    with pytest.raises(ValueError, match="choose one of bce, jaccard"):
+    with pytest.raises(ValueError, match="name='dice' is not a loss; choose one of bce, jaccard"):
         losses.by_name("dice")
 
 
@@ -149,7 +149,7 @@ def test_guess_objects_tells_membranes_from_blobs():
 def test_train_folder_weights_the_borders_of_the_named_objects(tmp_path):
     from PIL import Image
 
-    from helpers import workflow
+    from helpers.toolkit import workflow
 
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir(); masks.mkdir()
@@ -168,5 +168,5 @@ def test_train_folder_weights_the_borders_of_the_named_objects(tmp_path):
     plain = workflow.train_folder(images, masks, tmp_path / "plain", loss="bce", epochs=1, steps=2, tile=32,
                                   filters=4, layers=2, batch_size=2, verbose=0, echo=lines.append)
     assert plain["border_objects"] is None
-    with pytest.raises(ValueError, match="--border-objects 'cells'"):
+    with pytest.raises(ValueError, match="border.objects.*'cells'"):
         workflow.train_folder(images, masks, tmp_path / "bad", border_objects="cells")

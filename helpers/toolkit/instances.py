@@ -6,9 +6,9 @@ one from a segmentation, for three kinds of images:
 
 * **objects separated by boundaries** (cells separated by membranes, the ISBI data):
   :func:`from_boundaries` floods the boundary probability from the regions below a threshold (a
-  marker watershed) until they meet. It is the very function the ISBI 2012 scores
-  (:func:`helpers.evaluate.isbi_scores`, V_rand and V_info) use to turn membranes into cells;
-  :func:`from_boundary_mask` labels the cells of a true membrane mask the way those scores do;
+  marker watershed) until they meet, and :func:`from_boundary_mask` labels the regions of a true
+  boundary mask. Both are the ISBI 2012 scores' own functions, :func:`helpers.evaluate.predicted_segments`
+  and :func:`helpers.evaluate.truth_segments`, under the names this module uses;
 * **blob-like objects on a background** (nuclei, cells on a dish): :func:`from_foreground` labels
   the connected foreground and splits touching blobs with a watershed on the distance to the
   background, dropping objects below a minimum size;
@@ -37,6 +37,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.evaluate import one_image as _one_image
+from helpers.evaluate import predicted_segments, truth_segments
+
 __all__ = [
     "THREE_CLASSES", "from_boundaries", "from_boundary_mask", "from_foreground", "to_three_classes",
     "from_three_classes", "match_pairs", "match", "count",
@@ -45,16 +48,9 @@ __all__ = [
 #: The classes of the three-class scheme, in the order of their class numbers 0, 1, 2.
 THREE_CLASSES = ("background", "interior", "boundary")
 
-
-def _one_image(array, name: str) -> np.ndarray:
-    """One image as (H, W) from (H, W) or (H, W, 1)."""
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise ValueError(f"{name} has shape {array.shape}; expected one image (H, W) or (H, W, 1). "
-                         f"Pass one image of a batch, e.g. {name}[0].")
-    return array
+#: The membrane watershed of the ISBI scores (:mod:`helpers.evaluate`), for boundaries of any objects.
+from_boundaries = predicted_segments
+from_boundary_mask = truth_segments
 
 
 def _label_image(array, name: str) -> np.ndarray:
@@ -92,68 +88,6 @@ def count(labels: np.ndarray) -> int:
     """
     labels = np.asarray(labels)
     return int(np.unique(labels[labels > 0]).size)
-
-
-def from_boundaries(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Split an image into the regions its boundaries (e.g. membranes) separate: a marker watershed.
-
-    Markers are the 4-connected regions where ``prob <= threshold`` (surely not boundary); a
-    watershed then floods the probability from them, so each region grows over the boundary
-    pixels until it meets its neighbours, and 1-pixel lines (label 0) are left where they meet.
-    This is how the ISBI 2012 scores turn a membrane probability into cells
-    (:func:`helpers.evaluate.predicted_segments` calls this function): a gap in a predicted
-    membrane merges two cells; a spurious blob of low probability inside a cell splits it.
-
-    Parameters
-    ----------
-    prob : np.ndarray
-        Boundary probabilities of one image, ``(H, W)`` or ``(H, W, 1)`` (a binary boundary mask
-        works too).
-    threshold : float
-        Pixels with probability <= threshold seed the regions.
-
-    Returns
-    -------
-    np.ndarray
-        int32 ``(H, W)``: 0 = dividing line, 1..n = regions.
-
-    Examples
-    --------
-    >>> from_boundaries(np.array([[0.1, 0.9, 0.9, 0.1]]), 0.5)
-    array([[1, 1, 0, 2]], dtype=int32)
-    """
-    from skimage.measure import label
-    from skimage.segmentation import watershed
-
-    prob = _one_image(prob, "prob").astype(np.float32)
-    markers = label(prob <= threshold, connectivity=1)
-    return watershed(prob, markers, connectivity=1, watershed_line=True).astype(np.int32)
-
-
-def from_boundary_mask(mask: np.ndarray) -> np.ndarray:
-    """Label the regions of a boundary mask: the 4-connected components of ``mask == 0``.
-
-    The true cells of an ISBI mask (1 = membrane), as the ISBI 2012 scores count them
-    (:func:`helpers.evaluate.truth_segments` calls this function); boundary pixels get 0.
-
-    Parameters
-    ----------
-    mask : np.ndarray
-        One mask ``(H, W)`` or ``(H, W, 1)``, 1 (or > 0.5) = boundary.
-
-    Returns
-    -------
-    np.ndarray
-        int32 ``(H, W)``: 0 = boundary, 1..n = regions.
-
-    Examples
-    --------
-    >>> from_boundary_mask(np.array([[0, 0, 1, 0]]))
-    array([[1, 1, 0, 2]], dtype=int32)
-    """
-    from skimage.measure import label
-
-    return label(_one_image(mask, "mask") <= 0.5, connectivity=1).astype(np.int32)
 
 
 def from_foreground(prob: np.ndarray, threshold: float = 0.5, min_size: int = 10, split: bool = True,

@@ -1,30 +1,11 @@
 """Execute the workshop notebooks headless and summarise their runtimes and scores (``make run``).
 
-Its dependencies (nbformat, nbclient, ipykernel; nbconvert for the HTML copy) are the optional
-group ``notebooks`` in ``pyproject.toml``; ``requirements.txt`` installs them.
-
-``python -m helpers run-notebooks --out build`` runs ``notebooks/01_unet_introduction.ipynb`` and
-``notebooks/02_unet_further_topics.ipynb`` (those that exist) with nbclient in a kernel of the
-current Python, from the ``notebooks/`` folder, and writes ``<out>/<stem>.ipynb`` (with outputs)
-and ``<out>/<stem>.html``. The notebooks see three environment variables:
-
-``UNET_PROFILE``
-    ``full`` (the workshop's settings; default with a GPU), ``cpu`` (reduced so a laptop finishes;
-    default without a GPU) or ``quick`` (smoke test; default with ``UNET_QUICK=1``);
-``UNET_RUNS_DIR``
-    ``<out>/runs``: each notebook saves its models, history and a ``scores.json`` there;
-``UNET_DATA_DIR``
-    the ISBI 2012 data, resolved (and downloaded if needed) once before any notebook starts.
-
-One line per executed cell shows the progress. A failing cell stops its notebook; the notebook
-is still written (with the error output), the cell is named, the next notebook runs, and the
-exit code is 1. The run ends with a summary table built from ``<out>/runs/*/scores.json``.
+Needs the ``notebooks`` extra (nbformat, nbclient, ipykernel; nbconvert for the HTML copy).
 
 Examples
 --------
 >>> run_notebooks("build", profile="quick")                 # doctest: +SKIP
-[01_unet_introduction] cell 3/42  1.2 s
-...
+0
 """
 
 from __future__ import annotations
@@ -41,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import env, files
+from helpers.toolkit import formats
 
 NOTEBOOK_DIR = env.REPO_ROOT / "notebooks"
 NOTEBOOKS = ("01_unet_introduction.ipynb", "02_unet_further_topics.ipynb")
@@ -76,7 +58,7 @@ def detect_profile() -> str:
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
         raise RuntimeError(f"Could not detect the run profile: {result.stderr.strip()[-300:]}. "
-                           f"Pass --profile full|cpu|quick.")
+                           f"Pass profile='full', 'cpu' or 'quick'.")
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -238,6 +220,9 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
                   deadline: float | None = None, results: list[NotebookResult] | None = None) -> int:
     """Execute the workshop notebooks headless into ``out`` and print a summary.
 
+    The kernels see ``UNET_PROFILE``, ``UNET_RUNS_DIR`` (``out/runs``, where each notebook saves a
+    ``scores.json``) and ``UNET_DATA_DIR``; a failing cell stops its notebook only.
+
     Parameters
     ----------
     out
@@ -275,7 +260,7 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     from helpers import data
 
     echo = echo or (lambda line: print(line, flush=True))
-    out = files.check_writable(out)
+    out = formats.check_writable(out)
     paths = ([Path(p) for p in notebooks] if notebooks
              else [NOTEBOOK_DIR / name for name in NOTEBOOKS if (NOTEBOOK_DIR / name).is_file()])
     missing = [str(p) for p in paths if not p.is_file()]
