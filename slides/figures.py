@@ -24,14 +24,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from skimage import filters, io, measure, morphology  # noqa: E402
 
-from helpers import augment, data, evaluate, losses, metrics, plots, tiles, weights  # noqa: E402  (the code the notebooks run)
+# the code the notebooks run
+from helpers import augment, data, evaluate, losses, metrics, models, plots, tiles, weights  # noqa: E402
 from slides import examples  # noqa: E402
 
-BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
-WINDOW_COLOURS = ["#fde0c5", "#c6e2ff", "#d5f5d5", "#f3d1f4"]
+
+
+def _colour(index: int, tint: float = 0.0) -> tuple[float, float, float]:
+    """Colour ``index`` of :data:`helpers.plots.PALETTE` (the one palette) as RGB in [0, 1], mixed with
+    white by ``tint`` (0 = the colour itself, 1 = white) for the backgrounds of number tables."""
+    return tuple((1 - tint) * channel / 255 + tint for channel in plots.PALETTE[index])
+
+
+ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (_colour(k) for k in range(1, 8))
+GREY = (0.5, 0.5, 0.5)  # neutral: borders and reference lines, not a category
+WINDOW_COLOURS = [to_hex(_colour(k, tint=0.7)) for k in (1, 2, 3, 7)]  # one per pooling window / input pixel
 
 
 # --------------------------------------------------------------------------- data
@@ -180,62 +191,20 @@ def fig_pixel_pipeline(data_dir: Path) -> plt.Figure:
 # --------------------------------------------------------------------------- architecture
 
 
+UNET_ARGS = dict(input_shape=(128, 128, 1), num_classes=1, filters=64, dropout=0.2, use_batch_norm=False,
+                 output_activation="sigmoid")
+"""The U-Net on the architecture slide: notebook 1's model (keras-unet's ``custom_unet``), four levels."""
+
+
+def unet_model() -> "keras.Model":
+    """Build the U-Net of :data:`UNET_ARGS` with :func:`helpers.models.custom_unet`, as notebook 1 does."""
+    args = dict(UNET_ARGS)
+    return models.custom_unet(args.pop("input_shape"), **args)
+
+
 def fig_unet_diagram(data_dir: Path | None = None) -> plt.Figure:
-    """A schematic U-Net: feature-map boxes (width ~ channels), pools, up-convolutions, skips."""
-    fig, ax = plt.subplots(figsize=(12, 5.6))
-    channels = [64, 128, 256, 512, 1024]
-    sizes = [572, 284, 140, 68, 32]  # the paper's input side at each level (valid padding)
-    level_y = [4.2, 3.2, 2.2, 1.2, 0.2]
-    box_h = 0.55
-
-    def box(x: float, y: float, width: float, colour: str, label: str = "") -> None:
-        ax.add_patch(patches.Rectangle((x, y), width, box_h, facecolor=colour, edgecolor="black"))
-        if label:
-            ax.text(x + width / 2, y + box_h + 0.05, label, ha="center", va="bottom", fontsize=9)
-
-    def arrow(x0: float, y0: float, x1: float, y1: float, colour: str, style: str = "-|>") -> None:
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle=style, color=colour, lw=1.8))
-
-    width = {c: 0.12 + 0.1 * np.log2(c / 32) for c in channels}
-    step = 1.2
-    ends = {}  # right edge of the last box of each level (where the next arrow starts)
-    for level, (c, size, y) in enumerate(zip(channels, sizes, level_y)):
-        x = 0.6 + level * step
-        box(x, y, width[c], "#9ecae1", str(c))
-        box(x + width[c] + 0.15, y, width[c], "#9ecae1", str(c))
-        ax.text(x - 0.1, y + box_h / 2, f"{size}²", ha="right", va="center", fontsize=9, color=GREY)
-        arrow(x + width[c], y + box_h / 2, x + width[c] + 0.15, y + box_h / 2, BLUE)
-        ends[level] = x + 2 * width[c] + 0.15
-        if level < 4:
-            arrow(x + 0.2, y, x + 0.2, level_y[level + 1] + box_h, "#d62728")  # max pool
-    for level in range(3, -1, -1):  # decoder: copied features (orange) + up-conv, then convs
-        c, y = channels[level], level_y[level]
-        x = 0.6 + (8 - level) * step
-        arrow(ends[level], y + box_h / 2, x, y + box_h / 2, GREY)  # skip connection
-        arrow(ends[level + 1] - 0.1, level_y[level + 1] + box_h, x + width[c] / 2, y, "#2ca02c")
-        box(x, y, width[c], "#fdd0a2")
-        box(x + width[c] + 0.15, y, width[c], "#9ecae1", str(c))
-        arrow(x + width[c], y + box_h / 2, x + width[c] + 0.15, y + box_h / 2, BLUE)
-        ends[level] = x + 2 * width[c] + 0.15
-    out_x = ends[0]
-    ax.add_patch(patches.Rectangle((out_x + 0.3, level_y[0]), 0.12, box_h, facecolor="#fcbba1",
-                                   edgecolor="black"))
-    arrow(out_x, level_y[0] + box_h / 2, out_x + 0.3, level_y[0] + box_h / 2, "black")
-    ax.text(out_x + 0.36, level_y[0] - 0.1, "1×1 conv\nsigmoid", ha="center", va="top", fontsize=9)
-
-    legend = [("3×3 conv + ReLU", BLUE), ("2×2 max pool, stride 2", "#d62728"),
-              ("2×2 up-conv (transposed)", "#2ca02c"), ("skip: copy (and crop)", GREY)]
-    for i, (text, colour) in enumerate(legend):
-        ax.plot([6.3, 6.7], [-0.55 - 0.35 * i] * 2, color=colour, lw=3)
-        ax.text(6.8, -0.55 - 0.35 * i, text, va="center", fontsize=10)
-    ax.text(0.2, -0.9, "numbers above boxes: channels\ngrey: side length in the paper\n"
-            "orange: copied encoder features", fontsize=10, va="center", color=GREY)
-    ax.set_xlim(0, 12.2)
-    ax.set_ylim(-1.8, 5.0)
-    ax.axis("off")
-    fig.tight_layout()
-    return fig
+    """Notebook 1's U-Net as the notebook draws it: :func:`helpers.plots.plot_architecture`."""
+    return plots.plot_architecture(unet_model())
 
 
 def fig_conv_detector(data_dir: Path) -> plt.Figure:
@@ -318,7 +287,7 @@ def fig_transposed_conv(data_dir: Path | None = None) -> plt.Figure:
 def fig_padding(data_dir: Path | None = None) -> plt.Figure:
     """4x4 image, zero-padded to 6x6, 3x3 convolution: 4x4 out (same) vs 2x2 (valid)."""
     result = examples.same_padding()
-    padded_colours = np.full((6, 6), "#e6e6e6", dtype=object)
+    padded_colours = np.full((6, 6), "0.9", dtype=object)  # light grey: the zero border
     padded_colours[1:5, 1:5] = "white"
     fig, axes = plt.subplots(1, 5, figsize=(14, 3.4), gridspec_kw={"width_ratios": [4, 3, 6, 4, 2]})
     _grid(axes[0], result["input"], "image 4×4", fontsize=12)
@@ -345,10 +314,10 @@ def fig_valid_vs_same(data_dir: Path) -> plt.Figure:
                                         edgecolor=GREY, linestyle="--", linewidth=1.5))
     start = (572 - valid_out) / 2
     axes[0].add_patch(patches.Rectangle((start, start), valid_out, valid_out, fill=False,
-                                        edgecolor="#d62728", linewidth=2.5))
+                                        edgecolor=VERMILLION, linewidth=2.5))
     _show(axes[1], image, f"'same': 512² input → {same_out}² output")
     axes[1].add_patch(patches.Rectangle((0, 0), same_out - 1, same_out - 1, fill=False,
-                                        edgecolor="#d62728", linewidth=2.5))
+                                        edgecolor=VERMILLION, linewidth=2.5))
     fig.tight_layout()
     return fig
 
@@ -450,9 +419,9 @@ def fig_jaccard(data_dir: Path) -> plt.Figure:
     score = examples.jaccard(truth, prediction)
 
     picture = np.ones((*truth.shape, 3))
-    picture[truth & ~prediction] = (0.35, 0.55, 0.95)
-    picture[prediction & ~truth] = (0.98, 0.65, 0.25)
-    picture[intersection] = (0.2, 0.6, 0.2)
+    picture[truth & ~prediction] = SKY
+    picture[prediction & ~truth] = ORANGE
+    picture[intersection] = GREEN
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     _show(axes[0], truth, f"X = truth, |X| = {truth.sum()}")
     pixels_right = (truth == prediction).mean()
@@ -663,7 +632,7 @@ def fig_optimisers(data_dir: Path | None = None) -> plt.Figure:
     w = np.linspace(-2.0, 2.1, 400)
     fig, ax = plt.subplots(figsize=(10, 4.6))
     ax.plot(w, loss(w), color="black", lw=2, label="loss")
-    for (name, path), colour, marker in zip(optimiser_paths().items(), [BLUE, ORANGE, "#2ca02c"],
+    for (name, path), colour, marker in zip(optimiser_paths().items(), [BLUE, ORANGE, GREEN],
                                             ["o", "s", "^"]):
         ax.plot(path, loss(path), marker=marker, ms=4, lw=1, color=colour, alpha=0.8,
                 label=f"{name}: ends at w = {path[-1]:.2f}, loss {loss(path[-1]):.2f}")
@@ -725,7 +694,7 @@ def fig_jaccard_trap(data_dir: Path) -> plt.Figure:
     curves = constant_prediction_losses(masks)
     p = curves["constant"]
     fig, ax = plt.subplots(figsize=(11, 4.6))
-    for name, colour in (("BCE", BLUE), ("Jaccard", ORANGE), ("BCE + Jaccard", "#2ca02c")):
+    for name, colour in (("BCE", BLUE), ("Jaccard", ORANGE), ("BCE + Jaccard", GREEN)):
         best = int(np.argmin(curves[name]))
         ax.plot(p, curves[name], color=colour, lw=2,
                 label=f"{name}: lowest at p = {p[best]:.3g} (loss {curves[name][best]:.3f})")
