@@ -12,7 +12,7 @@ the report as soon as it is done, so a run cut short still leaves its numbers:
    float32 and mixed precision, under TensorFlow without and with XLA and under JAX (always jit),
    for each backend installed. Every configuration runs in a child process of its own, so peak
    memory is that configuration's and no process holds the GPU while the notebooks run;
-3. **both notebooks in the full profile**, executed headless (:mod:`helpers.runner`): runtime
+3. **both notebooks in the full profile**, executed headless (:mod:`helpers.toolkit.runner`): runtime
    per notebook and per section, and the scores of their ``scores.json``;
 4. the **targets** of issue 11 against what was measured.
 
@@ -328,7 +328,7 @@ def pipeline_part(sizes: Sizes, deadline: float, report: Report, echo, data_dir:
 
 
 def section_times(result) -> list[dict]:
-    """Seconds per ``##`` section of an executed notebook (from :mod:`helpers.runner`'s cell times)."""
+    """Seconds per ``##`` section of an executed notebook (from :mod:`helpers.toolkit.runner`'s cell times)."""
     import nbformat
 
     notebook = nbformat.read(result.ipynb, as_version=4)
@@ -349,7 +349,7 @@ def section_times(result) -> list[dict]:
 def notebooks_part(sizes: Sizes, deadline: float, report: Report, echo, out: Path,
                    notebooks: list[str] | None, data_dir: str | None) -> dict:
     """Both notebooks executed headless; runtimes per notebook and section, and their scores."""
-    from helpers import runner
+    from helpers.toolkit import runner
 
     left = deadline - time.monotonic()
     if left < 60:
@@ -364,7 +364,7 @@ def notebooks_part(sizes: Sizes, deadline: float, report: Report, echo, out: Pat
                                     echo=lambda line: echo("  " + line), deadline=deadline, results=results)
     scores = runner.read_scores(out.resolve() / "runs", since=started - 1)
     text = ["## Notebooks", "",
-            f"Executed headless by `helpers.runner` in the `{sizes.profile}` profile (exit code {code}).", "",
+            f"Executed headless by `helpers.toolkit.runner` in the `{sizes.profile}` profile (exit code {code}).", "",
             table([{"notebook": r.name, "result": "ok" if r.ok else f"FAILED: {r.error}",
                     "minutes": round(r.seconds / 60, 2)} for r in results], ["notebook", "result", "minutes"])]
     for result in results:

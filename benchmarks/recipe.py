@@ -266,7 +266,7 @@ def cli_defaults(data_dir: str | os.PathLike | None = None, work: Path | None = 
 
     ``python -m helpers train --invert-masks`` (all other options at their defaults) on the first
     25 labelled slices (it splits off its own validation images), then ``predict --probabilities``
-    and ``evaluate --isbi`` on slices 25-29, through :mod:`helpers.workflow`, the command line's
+    and ``evaluate --isbi`` on slices 25-29, through :mod:`helpers.toolkit.workflow`, the command line's
     own functions.
 
     Returns
@@ -277,7 +277,8 @@ def cli_defaults(data_dir: str | os.PathLike | None = None, work: Path | None = 
     """
     import tempfile
 
-    from helpers import data, workflow
+    from helpers import data
+    from helpers.toolkit import workflow
 
     root = data.data_root(data_dir) / "train"
     work = Path(tempfile.mkdtemp(prefix="recipe-cli-")) if work is None else work
