@@ -1,4 +1,4 @@
-"""``python -m benchmarks [augment] [train] [accuracy] [live] [recipe] [--quick]``: run and print them.
+"""``python -m benchmarks [augment] [train] [accuracy] [live] [recipe] [--quick] [--rescore]``: run and print them.
 
 With no names all but ``recipe`` run. Each prints a Markdown table, the time it took and the machine's
 load average before and after (other processes sharing the CPU slow both recipes alike, but
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"benchmarks to run, any of {', '.join(BENCHMARKS)} (default: {' '.join(DEFAULT)})")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes: checks that everything runs; the numbers mean nothing")
+    parser.add_argument("--rescore", action="store_true",
+                        help="recipe: train nothing; score the recorded runs again from their stored predictions")
     parser.add_argument("--data-dir", help="ISBI 2012 folder (default: UNET_DATA_DIR or the cache)")
     parser.add_argument("--verbose", type=int, default=0, help="model.fit verbosity (0, 1, 2)")
     args = parser.parse_args(argv)
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         module = importlib.import_module(f"benchmarks.{name}")
         before, start = common.load_average(), time.perf_counter()
         kwargs = {"verbose": args.verbose} if name == "accuracy" else {}
+        kwargs = {"rescore": True} if name == "recipe" and args.rescore else kwargs
         table = module.run(quick=args.quick, **kwargs)
         print(f"\n## {name}\n")
         print(common.markdown(table))

@@ -51,11 +51,12 @@ def _upsample(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _score(name: str, prob_val: np.ndarray, y_val: np.ndarray, prob_hold: np.ndarray,
            y_hold: np.ndarray, train_s: float) -> dict[str, Any]:
-    """Threshold from validation, scores on the held-out slices (their mean row)."""
+    """Thresholds from validation (IoU's, V_rand's, V_info's), scores on the held-out slices (their mean row)."""
     from helpers import evaluate
 
     threshold = evaluate.choose_threshold(prob_val, y_val)
-    table = evaluate.evaluate_predictions(prob_hold, y_hold, threshold=threshold)
+    isbi_thresholds = evaluate.choose_isbi_thresholds(prob_val, y_val)
+    table = evaluate.evaluate_predictions(prob_hold, y_hold, threshold=threshold, isbi_thresholds=isbi_thresholds)
     return {"recipe": name, "threshold": threshold,
             **{k: float(table.loc["mean", k]) for k in SCORES}, "train_s": train_s}
 

@@ -52,6 +52,13 @@ TARGETS = {
 }
 
 
+#: How the notebooks' held-out scores are computed (issue 22), said beside them in the report.
+SCORES_PROTOCOL = ("Every threshold is chosen on the validation slices, each metric its own: `threshold` (best "
+                   "membrane IoU), `threshold_rand` (best mean V_rand), `threshold_info` (best mean V_info); the "
+                   "held-out scores are measured at them (a run that records no V_rand/V_info threshold shows "
+                   "'-').")
+
+
 @dataclass
 class Sizes:
     """What one run measures: the workshop's sizes, or toy ones for the dry run."""
@@ -371,11 +378,13 @@ def notebooks_part(sizes: Sizes, deadline: float, report: Report, echo, out: Pat
         text += ["", f"### {result.name}: seconds per section", "",
                  table(section_times(result), ["section", "seconds"])]
     score_rows = [{"run": run, **{k: s.get(k) for k in ("notebook", "split", "threshold", "iou_membrane",
-                                                         "dice_membrane", "v_rand", "v_info", "train_seconds")}}
+                                                         "dice_membrane", "v_rand", "v_info", "train_seconds")},
+                   **{f"threshold_{k[2:]}": (s.get("isbi_thresholds") or {}).get(k) for k in ("v_rand", "v_info")}}
                   for run, s in scores]
-    text += ["", "### Scores (`scores.json`)", "",
+    text += ["", "### Scores (`scores.json`)", "", SCORES_PROTOCOL, "",
              table(score_rows, ["run", "notebook", "split", "threshold", "iou_membrane", "dice_membrane",
-                                "v_rand", "v_info", "train_seconds"]) if score_rows else "(none written)"]
+                                "threshold_rand", "v_rand", "threshold_info", "v_info", "train_seconds"])
+             if score_rows else "(none written)"]
     report.add("\n".join(text))
     return {"results": results, "scores": dict(scores)}
 

@@ -2,8 +2,8 @@
 
 Examples
 --------
->>> t = choose_threshold(prob_val, y_val)                              # doctest: +SKIP
->>> table = evaluate_predictions(prob_test, y_test, threshold=t)       # doctest: +SKIP
+>>> t, isbi_t = choose_threshold(prob_val, y_val), choose_isbi_thresholds(prob_val, y_val)  # doctest: +SKIP
+>>> table = evaluate_predictions(prob_test, y_test, t, isbi_t)         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pandas as pd
 from helpers.metrics import dice_np, iou_np
 
 __all__ = ["segmentation_table", "threshold_curve", "choose_threshold", "truth_segments", "predicted_segments",
-           "segment_scores", "isbi_scores", "evaluate_predictions"]
+           "segment_scores", "isbi_curve", "choose_isbi_thresholds", "challenge_scores", "isbi_scores",
+           "evaluate_predictions"]
 
 _CURVE_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 6)
 _ISBI_THRESHOLDS = np.round(np.arange(0.1, 1.0, 0.1), 6)  # 0.1, 0.2, ..., 0.9
@@ -63,21 +64,14 @@ def _prob_and_truth(prob, truth) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def segmentation_table(prob, truth, threshold: float = 0.5, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per-image pixel scores and their mean (membrane where ``prob > threshold``).
+    """Per image and the ``"mean"``: ``iou_membrane``, ``dice_membrane``, ``iou_cell``, ``dice_cell``, ``pixel_error``.
 
     Parameters
     ----------
-    prob, truth : array-like or list of arrays
-        Membrane probabilities ``(N, H, W[, 1])`` (or a list of ``(H, W[, 1])`` of any sizes) and the
-        true masks of the same shapes, 1 = membrane.
-    threshold, names : float, sequence of str
-        Binarisation threshold; row labels (default ``"0"``, ``"1"``, ...).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``iou_membrane``, ``dice_membrane``, ``iou_cell``, ``dice_cell``, ``pixel_error``;
-        one row per image and a last ``"mean"`` row. A class empty in both masks scores 1.
+    prob, truth, threshold, names
+        Membrane probabilities ``(N, H, W[, 1])`` (or a list of ``(H, W[, 1])`` of any sizes), the true masks
+        (1 = membrane), the threshold (membrane where ``prob > threshold``), row labels (default ``"0"``, ...).
+        A class empty in both masks scores 1.
 
     Examples
     --------
@@ -122,12 +116,7 @@ def threshold_curve(prob, truth, thresholds=_CURVE_THRESHOLDS) -> pd.DataFrame:
 
 
 def choose_threshold(prob_val, y_val, thresholds=_CURVE_THRESHOLDS) -> float:
-    """The threshold (float) with the best mean membrane IoU on validation images (the lowest if several tie).
-
-    Parameters
-    ----------
-    prob_val, y_val, thresholds
-        Validation probabilities and masks, and the thresholds, as for :func:`threshold_curve`.
+    """The threshold of the best mean membrane IoU of :func:`threshold_curve` (lowest of ties) on VALIDATION images.
 
     Examples
     --------
@@ -138,12 +127,7 @@ def choose_threshold(prob_val, y_val, thresholds=_CURVE_THRESHOLDS) -> float:
 
 
 def truth_segments(mask) -> np.ndarray:
-    """The true cells of one membrane (or any boundary) mask ``(H, W[, 1])``: 4-connected regions of ``mask <= 0.5``.
-
-    Returns
-    -------
-    np.ndarray
-        int32 ``(H, W)``: 0 = membrane, 1..n = cells.
+    """The true cells (int32, 0 = membrane) of a boundary mask ``(H, W[, 1])``: 4-connected regions of ``mask <= 0.5``.
 
     Examples
     --------
@@ -161,13 +145,8 @@ def predicted_segments(prob, threshold: float = 0.5) -> np.ndarray:
     Parameters
     ----------
     prob, threshold
-        Membrane (or any boundary) probabilities of one image, ``(H, W[, 1])``; the 4-connected regions
-        of ``prob <= threshold`` seed the cells.
-
-    Returns
-    -------
-    np.ndarray
-        int32 ``(H, W)``: 0 = dividing line, 1..n = cells.
+        Boundary probabilities of one image ``(H, W[, 1])``; the 4-connected regions of ``prob <= threshold``
+        seed the cells. Returns int32 ``(H, W)``: 0 = dividing line, 1..n = cells.
 
     Examples
     --------
@@ -189,12 +168,8 @@ def segment_scores(truth_labels: np.ndarray, pred_labels: np.ndarray) -> dict[st
     ----------
     truth_labels, pred_labels : np.ndarray
         int labels of one image: 0 = ignored (membrane); 0 = dividing line, each pixel a segment of its own.
-
-    Returns
-    -------
-    dict
-        ``v_rand``, ``v_rand_split``, ``v_rand_merge``, ``v_info``, ``v_info_split``, ``v_info_merge``
-        in [0, 1] (1 = perfect); NaN when the truth has no foreground.
+        Returns ``v_rand``, ``v_info`` and their ``_split``, ``_merge`` parts in [0, 1] (1 = perfect; NaN
+        when the truth has no foreground).
 
     Examples
     --------
@@ -228,61 +203,118 @@ def segment_scores(truth_labels: np.ndarray, pred_labels: np.ndarray) -> dict[st
             "v_info_split": ratio(mutual, h_s), "v_info_merge": ratio(mutual, h_t)}
 
 
-def isbi_scores(prob_image, truth_image, thresholds=_ISBI_THRESHOLDS) -> dict[str, float]:
-    """ISBI 2012 V_rand and V_info of one image, each the best over a threshold sweep.
+def _isbi_pair(thresholds, name: str = "thresholds") -> tuple[float, float]:
+    """(V_rand's, V_info's) threshold from a dict ``{"v_rand": t1, "v_info": t2}`` or one number for both."""
+    pair = (-1.0, -1.0)  # None, a sweep, a dict without both keys: refused below
+    if isinstance(thresholds, dict) and {"v_rand", "v_info"} <= set(thresholds):
+        pair = (thresholds["v_rand"], thresholds["v_info"])
+    elif isinstance(thresholds, (int, float, np.number)):
+        pair = (thresholds, thresholds)
+    if not all(0.0 <= float(t) <= 1.0 for t in pair):
+        raise ValueError(f"{name}={thresholds!r}: pass one threshold in [0, 1], or the dict "
+                         f"{{'v_rand': t1, 'v_info': t2}} that choose_isbi_thresholds(prob_val, y_val) chooses on "
+                         f"validation images (a held-out score never takes the best of a sweep on its own images)")
+    return float(pair[0]), float(pair[1])
+
+
+def isbi_curve(prob, truth, thresholds=None) -> pd.DataFrame:
+    """A table (columns ``threshold``, ``v_rand``, ``v_info``) of the mean over images at each threshold.
+
+    Parameters
+    ----------
+    prob, truth, thresholds
+        As for :func:`threshold_curve`; the sweep of the watershed's seed threshold (default 0.1, ..., 0.9).
+
+    Examples
+    --------
+    >>> y = np.zeros((1, 16, 16)); y[:, 8] = 1
+    >>> float(isbi_curve(y, y, [0.5]).loc[0, "v_rand"])
+    1.0
+    """
+    prob, truth = _prob_and_truth(prob, truth)
+    thresholds = _ISBI_THRESHOLDS if thresholds is None else [float(t) for t in np.atleast_1d(thresholds)]
+    labels = [truth_segments(t) for t in truth]
+    rows = [pd.DataFrame([segment_scores(y, predicted_segments(p, t)) for p, y in zip(prob, labels)])
+            for t in thresholds]
+    return pd.DataFrame([{"threshold": float(t), "v_rand": float(np.nanmean(r["v_rand"])),
+                          "v_info": float(np.nanmean(r["v_info"]))} for t, r in zip(thresholds, rows)])
+
+
+def choose_isbi_thresholds(prob, truth, thresholds=None) -> dict[str, float]:
+    """``{"v_rand": t1, "v_info": t2}``: each metric's best threshold of :func:`isbi_curve` on VALIDATION images.
+
+    Examples
+    --------
+    >>> choose_isbi_thresholds(prob_val, y_val)            # doctest: +SKIP
+    {'v_rand': 0.7, 'v_info': 0.5}
+    """
+    best = challenge_scores(prob, truth, thresholds)
+    return {"v_rand": best["threshold_rand"], "v_info": best["threshold_info"]}
+
+
+def challenge_scores(prob, truth, thresholds=None) -> dict[str, float]:
+    """"The challenge's way": per metric ONE threshold for the whole set, the best of :func:`isbi_curve` on it.
+
+    Optimistic (chosen on the images it scores): label it so, never as a held-out score.
+    Returns ``v_rand``, ``v_info`` and their ``threshold_rand``, ``threshold_info``.
+
+    Examples
+    --------
+    >>> y = np.zeros((2, 16, 16)); y[:, 8] = 1
+    >>> challenge_scores(y, y)["v_rand"]
+    1.0
+    """
+    curve = isbi_curve(prob, truth, thresholds)
+    best = {m: curve.loc[curve[m].idxmax()] for m in ("v_rand", "v_info")}  # the lowest threshold if several tie
+    return {"v_rand": float(best["v_rand"]["v_rand"]), "v_info": float(best["v_info"]["v_info"]),
+            "threshold_rand": float(best["v_rand"]["threshold"]), "threshold_info": float(best["v_info"]["threshold"])}
+
+
+def isbi_scores(prob_image, truth_image, thresholds) -> dict[str, float]:
+    """ISBI 2012 ``v_rand``, ``v_info`` (and the ``threshold_rand``, ``threshold_info`` used) of one image.
 
     Parameters
     ----------
     prob_image, truth_image, thresholds
-        Membrane probabilities of one image ``(H, W[, 1])``, its true mask (1 = membrane), the sweep (0.1, ..., 0.9).
-
-    Returns
-    -------
-    dict
-        ``v_rand``, ``v_info`` (higher is better), ``threshold`` (where V_rand peaks) and
-        ``threshold_info`` (where V_info peaks).
+        Membrane probabilities ``(H, W[, 1])``, the true mask (1 = membrane), and ``{"v_rand": t1, "v_info":
+        t2}`` from :func:`choose_isbi_thresholds` on validation images (or one number for both): no sweep here.
 
     Examples
     --------
     >>> y = np.zeros((16, 16)); y[8] = 1                 # two cells split by a membrane
-    >>> isbi_scores(y, y)["v_rand"]
+    >>> isbi_scores(y, y, {"v_rand": 0.5, "v_info": 0.5})["v_rand"]
     1.0
     """
+    t_rand, t_info = _isbi_pair(thresholds)
     truth_labels = truth_segments(one_image(truth_image, "truth_image"))
     prob_image = one_image(prob_image, "prob_image").astype(np.float32)
     if prob_image.shape != truth_labels.shape:
         raise ValueError(f"prob_image {prob_image.shape} and truth_image {truth_labels.shape} differ in shape; "
                          f"pass one image each, at the same size")
-    scores = [segment_scores(truth_labels, predicted_segments(prob_image, t)) for t in thresholds]
-    v_rand, v_info = [s["v_rand"] for s in scores], [s["v_info"] for s in scores]
-    best_rand, best_info = int(np.nanargmax(v_rand)), int(np.nanargmax(v_info))
-    return {"v_rand": float(v_rand[best_rand]), "v_info": float(v_info[best_info]),
-            "threshold": float(thresholds[best_rand]), "threshold_info": float(thresholds[best_info])}
+    rand = segment_scores(truth_labels, predicted_segments(prob_image, t_rand))
+    info = rand if t_info == t_rand else segment_scores(truth_labels, predicted_segments(prob_image, t_info))
+    return {"v_rand": rand["v_rand"], "v_info": info["v_info"], "threshold_rand": t_rand, "threshold_info": t_info}
 
 
-def evaluate_predictions(prob, truth, threshold: float = 0.5, names: Sequence[str] | None = None,
-                         isbi_thresholds=_ISBI_THRESHOLDS) -> pd.DataFrame:
-    """Pixel scores (:func:`segmentation_table`) and ISBI scores per image, with a ``"mean"`` row.
+def evaluate_predictions(prob, truth, threshold: float = 0.5, isbi_thresholds=None,
+                         names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per image and their ``"mean"``: :func:`segmentation_table`'s columns and ``v_rand``, ``v_info``.
 
     Parameters
     ----------
-    prob, truth, threshold, names, isbi_thresholds
-        As for :func:`segmentation_table` (``threshold`` from :func:`choose_threshold`); the ISBI scores' sweep.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The columns of :func:`segmentation_table` plus ``v_rand`` and ``v_info``.
+    prob, truth, threshold, isbi_thresholds, names
+        As for :func:`segmentation_table` and :func:`isbi_scores`; both thresholds chosen on validation
+        images (:func:`choose_threshold`, :func:`choose_isbi_thresholds`).
 
     Examples
     --------
-    >>> table = evaluate_predictions(model.predict(x_test), y_test, threshold=0.5)  # doctest: +SKIP
+    >>> table = evaluate_predictions(prob_test, y_test, threshold=t, isbi_thresholds=isbi_t)  # doctest: +SKIP
     """
+    _isbi_pair(isbi_thresholds, "isbi_thresholds")
     table = segmentation_table(prob, truth, threshold, names)
     prob, truth = _prob_and_truth(prob, truth)
     isbi = [isbi_scores(p, t, isbi_thresholds) for p, t in zip(prob, truth)]
     images = table.index[:-1]
-    table.loc[images, "v_rand"] = [s["v_rand"] for s in isbi]
-    table.loc[images, "v_info"] = [s["v_info"] for s in isbi]
+    table.loc[images, "v_rand"], table.loc[images, "v_info"] = [s["v_rand"] for s in isbi], [s["v_info"] for s in isbi]
     table.loc["mean", ["v_rand", "v_info"]] = table.loc[images, ["v_rand", "v_info"]].mean()
     return table

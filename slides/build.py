@@ -228,11 +228,17 @@ def recipe_values(record: Path | None = None) -> dict[str, str]:
     """
     from benchmarks import recipe
 
-    rows = [row for row in recipe._done(record or recipe.RESULTS) if row.get("budget") == "cpu"]
+    path = record or recipe.RESULTS
+    rows = [row for row in recipe._done(path) if row.get("budget") == "cpu"]
+    protocol = f"{recipe.PROTOCOL}: {recipe.PROTOCOL_TEXT}"
+    if not rows:  # runs scored before the protocol changed: shown, and said to be so
+        rows = [row for row in recipe._done(path, protocol=None) if row.get("budget") == "cpu"]
+        protocol = ("V_rand at each held-out slice's own best threshold, the protocol these runs were scored by; "
+                    "thresholds chosen on validation need the benchmark run again (`python -m benchmarks recipe`)")
     if not rows:
-        raise FileNotFoundError(f"{record or recipe.RESULTS} holds no runs: run `python -m benchmarks recipe`.")
+        raise FileNotFoundError(f"{path} holds no runs: run `python -m benchmarks recipe`.")
     table = recipe.summarise(rows)
-    values = {}
+    values = {"recipe_protocol": protocol}
     for key, name in RECIPE_ROWS.items():
         values[f"recipe_{key}_iou"] = f"{table.loc[name, 'iou_membrane']:.3f}"
         values[f"recipe_{key}_vrand"] = f"{table.loc[name, 'v_rand']:.3f}"

@@ -19,7 +19,7 @@ from PIL import Image
 from skimage.data import binary_blobs
 
 from helpers.files import natural_key, read_mask
-from helpers.toolkit import cli
+from helpers.toolkit import cli, workflow
 from helpers.toolkit.cli import main
 
 TILE = 32
@@ -118,6 +118,9 @@ def test_train_writes_run_folder(trained):
     assert not set(config["train_images"]) & set(config["validation_images"])
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["threshold"] == config["threshold"]
+    assert set(config["isbi_thresholds"]) == {"v_rand", "v_info"}  # chosen on validation, like the threshold
+    assert all(0 < t < 1 for t in config["isbi_thresholds"].values())
+    assert metrics["isbi_thresholds"] == config["isbi_thresholds"] and "validation" in config["isbi_thresholds_meaning"]
     assert [row["image"] for row in metrics["images"]] == config["validation_images"]
     for key in ("iou", "dice", "pixel_error"):
         assert 0 <= metrics["mean"][key] <= 1
@@ -181,11 +184,87 @@ def test_evaluate_isbi_adds_vrand_vinfo(tmp_path, capsys):
     (tmp_path / "pred").mkdir()
     Image.fromarray(label).save(tmp_path / "truth" / "0.png")
     Image.fromarray(255 - label).save(tmp_path / "pred" / "0.png")  # prediction: 255 = membrane
-    code, _, err = run(["evaluate", "--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--isbi",
-                        "--json", tmp_path / "s.json"], capsys)
+    code, out, err = run(["evaluate", "--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--isbi",
+                          "--json", tmp_path / "s.json"], capsys)
     assert code == 0, err
-    mean = json.loads((tmp_path / "s.json").read_text())["mean"]
+    scores = json.loads((tmp_path / "s.json").read_text())
+    mean = scores["mean"]
     assert mean["iou"] == 1.0 and mean["v_rand"] == 1.0 and mean["v_info"] == 1.0
+    assert scores["isbi_thresholds_chosen"] == workflow.CHALLENGE_WAY  # no thresholds given: labelled so
+    assert "the challenge's way, optimistic" in out
+
+
+def isbi_folders(root):
+    """Two ISBI-style slices whose probabilities are perfect at 0.4 (slice 0) and at 0.7 (slice 1) only."""
+    label = np.full((32, 32), 255, np.uint8)
+    label[[10, 21], :] = label[:, 15] = 0  # 0 = membrane: six cells
+    for folder in ("truth", "pred"):
+        (root / folder).mkdir()
+    for name, (cell, membrane) in {"0": (0.35, 0.45), "1": (0.65, 0.75)}.items():
+        Image.fromarray(label).save(root / "truth" / f"{name}.png")
+        Image.fromarray(255 - label).save(root / "pred" / f"{name}.png")
+        prob = np.where(label == 0, membrane, cell).astype(np.float32)
+        tifffile.imwrite(root / "pred" / f"{name}_prob.tif", prob)
+    return root / "pred", root / "truth"
+
+
+def test_evaluate_isbi_scores_at_the_runs_thresholds(tmp_path, capsys):
+    pred, truth = isbi_folders(tmp_path)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"threshold": 0.5, "isbi_thresholds": {"v_rand": 0.4, "v_info": 0.4}}))
+    results = {}
+    for key, extra in {"config": ["--config", config], "given": ["--isbi-thresholds", "0.7,0.7"],
+                       "challenge": []}.items():
+        code, out, err = run(["evaluate", "--pred", pred, "--truth", truth, "--isbi", "--json",
+                              tmp_path / f"{key}.json", *extra], capsys)
+        assert code == 0, err
+        results[key] = (json.loads((tmp_path / f"{key}.json").read_text()), out)
+    scores, out = results["config"]
+    assert scores["isbi_thresholds"] == {"v_rand": 0.4, "v_info": 0.4}
+    assert f"chosen on the validation images of {config}" in out and "challenge" not in out
+    rows = {row["image"]: row for row in scores["images"]}
+    assert rows["0"]["v_rand"] == pytest.approx(1.0) and rows["1"]["v_rand"] < 0.1  # no per-slice best
+    assert results["given"][0]["isbi_thresholds"] == {"v_rand": 0.7, "v_info": 0.7}
+    assert [row["v_rand"] for row in results["given"][0]["images"]][1] == pytest.approx(1.0)
+    challenge, out = results["challenge"]
+    assert challenge["isbi_thresholds_chosen"] == workflow.CHALLENGE_WAY and "challenge's way" in out
+    assert scores["mean"]["v_rand"] <= challenge["mean"]["v_rand"] < 0.9  # one threshold, not each slice's best
+
+
+def test_evaluate_isbi_round_trip_with_a_trained_run(trained, own_data, tmp_path, capsys):
+    images, masks = own_data
+    out = tmp_path / "pred"
+    code, _, err = run(["predict", "--model", trained / "model.keras", "--input", images, "--output", out,
+                        "--probabilities"], capsys)
+    assert code == 0, err
+    truth = tmp_path / "truth"  # the run's foreground as ISBI labels: 0 = "membrane"
+    truth.mkdir()
+    for path in masks.iterdir():
+        Image.fromarray(np.where(read_mask(path) > 0, 0, 255).astype(np.uint8)).save(truth / path.name)
+    code, text, err = run(["evaluate", "--pred", out, "--truth", truth, "--isbi", "--config",
+                           trained / "config.json", "--json", tmp_path / "s.json"], capsys)
+    assert code == 0, err
+    scores = json.loads((tmp_path / "s.json").read_text())
+    recorded = json.loads((trained / "config.json").read_text())["isbi_thresholds"]
+    assert scores["isbi_thresholds"] == recorded and "validation images" in text
+    assert 0 <= scores["mean"]["v_rand"] <= 1 and 0 <= scores["mean"]["v_info"] <= 1
+
+
+def test_evaluate_isbi_threshold_errors_name_flags(tmp_path, capsys):
+    pred, truth = isbi_folders(tmp_path)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"threshold": 0.5}))  # a run from before isbi_thresholds were recorded
+    base = ["evaluate", "--pred", pred, "--truth", truth]
+    code, _, err = run([*base, "--isbi", "--config", config], capsys)
+    assert code == 1 and "records no isbi_thresholds" in err and f"--config {config}" in err
+    code, _, err = run([*base, "--isbi-thresholds", "0.5"], capsys)
+    assert code == 1 and "add --isbi" in err
+    code, _, err = run([*base, "--isbi", "--isbi-thresholds", "a,b,c"], capsys)
+    assert code == 1 and "--isbi-thresholds a,b,c must be one number or two" in err
+    code, _, err = run([*base, "--isbi", "--isbi-thresholds", "0.7,1.5"], capsys)
+    assert code == 1 and "--isbi-thresholds 0.7,1.5 must lie in [0, 1]" in err
+    code, _, err = run([*base, "--isbi", "--isbi-thresholds", "0.5", "--config", config], capsys)
+    assert code == 1 and "not both" in err
 
 
 def test_resume_adds_epochs(trained, own_data, tmp_path, capsys):

@@ -155,41 +155,99 @@ def test_segment_scores_agree_with_skimage_building_blocks():
 # --------------------------------------------------------------------- ISBI scores
 
 
+def two_level(cell: float, membrane: float) -> np.ndarray:
+    """grid_truth's image with membrane at ``membrane`` and cells at ``cell``: perfect at thresholds in between."""
+    return np.where(grid_truth() > 0, membrane, cell).astype("float32")
+
+
 def test_isbi_scores_perfect_prediction_is_one():
     y = grid_truth()
-    scores = evaluate.isbi_scores(y, y)
-    assert scores["v_rand"] == 1.0 and scores["v_info"] == 1.0
-    assert scores["threshold"] == pytest.approx(0.1)  # first of the sweep
+    scores = evaluate.isbi_scores(y, y, {"v_rand": 0.5, "v_info": 0.3})
+    assert scores == {"v_rand": 1.0, "v_info": 1.0, "threshold_rand": 0.5, "threshold_info": 0.3}
+    assert evaluate.isbi_scores(y, y, 0.5)["threshold_info"] == 0.5  # one number for both
 
 
 def test_isbi_scores_merged_cells_score_lower():
     y = grid_truth()
     prob = y.copy()
     prob[3:6, 15] = 0.0  # gap in the membrane: the two top cells merge
-    merged = evaluate.isbi_scores(prob, y)
+    merged = evaluate.isbi_scores(prob, y, 0.5)
     assert merged["v_rand"] < 0.95
     assert merged["v_info"] < 1.0
     assert 0 <= merged["v_rand"] and 0 <= merged["v_info"]
 
 
-def test_isbi_scores_take_the_best_threshold_of_the_sweep():
+def test_isbi_scores_use_the_given_threshold_not_the_best_on_the_image():
     y = grid_truth()
-    prob = np.where(y > 0, 0.45, 0.35).astype("float32")  # cells seed from t = 0.4 on
-    scores = evaluate.isbi_scores(prob, y)
-    assert scores["v_rand"] == pytest.approx(1.0)
-    assert scores["threshold"] == pytest.approx(0.4)
-    low = evaluate.isbi_scores(prob, y, thresholds=[0.3])  # no seeds: everything split
-    assert low["v_rand"] < 0.1
+    prob = two_level(0.35, 0.45)  # perfect only for thresholds in [0.35, 0.45)
+    assert evaluate.isbi_scores(prob, y, 0.4)["v_rand"] == pytest.approx(1.0)
+    at_validation = evaluate.isbi_scores(prob, y, {"v_rand": 0.3, "v_info": 0.3})  # no seeds: all split
+    assert at_validation["v_rand"] < 0.1 and at_validation["v_info"] < 0.5
+
+
+@pytest.mark.parametrize("bad", [None, [0.3, 0.5], np.arange(0.1, 1, 0.1), {"v_rand": 0.5}, 1.5, "0.5"])
+def test_isbi_scores_refuse_a_sweep_or_a_bad_threshold(bad):
+    y = grid_truth()
+    with pytest.raises(ValueError, match="thresholds=.*choose_isbi_thresholds"):
+        evaluate.isbi_scores(y, y, bad)
+    with pytest.raises(ValueError, match="isbi_thresholds="):
+        evaluate.evaluate_predictions(y[None], y[None], 0.5, bad)
+
+
+def test_isbi_curve_is_the_mean_over_images_at_each_threshold():
+    y = np.stack([grid_truth(), grid_truth()])
+    prob = np.stack([two_level(0.35, 0.45), two_level(0.65, 0.75)])
+    curve = evaluate.isbi_curve(prob, y)
+    assert list(curve.columns) == ["threshold", "v_rand", "v_info"]
+    np.testing.assert_allclose(curve["threshold"], np.arange(1, 10) / 10)
+    first = [evaluate.isbi_scores(prob[0], y[0], t)["v_rand"] for t in curve["threshold"]]
+    second = [evaluate.isbi_scores(prob[1], y[1], t)["v_rand"] for t in curve["threshold"]]
+    np.testing.assert_allclose(curve["v_rand"], (np.array(first) + second) / 2)
+    assert list(evaluate.isbi_curve(prob, y, [0.4])["threshold"]) == [0.4]
+
+
+def test_choose_isbi_thresholds_on_validation_and_score_held_out_there():
+    """The protocol: a held-out slice whose own best threshold differs from validation's scores lower."""
+    y = grid_truth()
+    validation = np.stack([two_level(0.35, 0.45), two_level(0.32, 0.48)])  # perfect at 0.4 only
+    chosen = evaluate.choose_isbi_thresholds(validation, np.stack([y, y]))
+    assert chosen == {"v_rand": pytest.approx(0.4), "v_info": pytest.approx(0.4)}
+    held_out = np.stack([two_level(0.35, 0.45), two_level(0.65, 0.75)])  # slice 1 is perfect at 0.7 only
+    table = evaluate.evaluate_predictions(held_out, np.stack([y, y]), 0.5, chosen)
+    assert table.loc["0", "v_rand"] == pytest.approx(1.0)
+    assert table.loc["1", "v_rand"] < 0.1  # a per-slice sweep would report 1.0 here
+    assert table.loc["mean", "v_rand"] < 0.6
+
+
+def test_choose_isbi_thresholds_take_the_lowest_of_ties():
+    y = grid_truth()[None]
+    prob = two_level(0.15, 0.95)[None]  # perfect at every threshold 0.2 ... 0.9
+    assert evaluate.isbi_curve(prob, y)["v_rand"].iloc[1:].eq(1.0).all()
+    assert evaluate.choose_isbi_thresholds(prob, y) == {"v_rand": pytest.approx(0.2), "v_info": pytest.approx(0.2)}
+
+
+def test_challenge_scores_take_one_threshold_for_the_whole_set():
+    y = np.stack([grid_truth()] * 2)
+    prob = np.stack([two_level(0.35, 0.45), two_level(0.65, 0.75)])  # each slice perfect at its own threshold
+    scores = evaluate.challenge_scores(prob, y)
+    assert set(scores) == {"v_rand", "v_info", "threshold_rand", "threshold_info"}
+    assert scores["threshold_rand"] in (pytest.approx(0.4), pytest.approx(0.7))
+    curve = evaluate.isbi_curve(prob, y)
+    assert scores["v_rand"] == pytest.approx(curve["v_rand"].max()) and scores["v_rand"] < 0.9  # not 1.0
+    assert scores["v_info"] == pytest.approx(curve["v_info"].max())
+    at = {"v_rand": scores["threshold_rand"], "v_info": scores["threshold_info"]}
+    table = evaluate.evaluate_predictions(prob, y, 0.5, at)
+    assert table.loc["mean", "v_rand"] == pytest.approx(scores["v_rand"])
 
 
 def test_isbi_scores_on_a_real_slice(isbi_dir):
     label = imread(isbi_dir / "train" / "label" / "25.png")[:128, :128]
     y = (label == 0).astype("float32")  # membrane = 1
-    assert evaluate.isbi_scores(y, y, thresholds=[0.5]) == pytest.approx(
-        {"v_rand": 1.0, "v_info": 1.0, "threshold": 0.5, "threshold_info": 0.5})
+    assert evaluate.isbi_scores(y, y, 0.5) == pytest.approx(
+        {"v_rand": 1.0, "v_info": 1.0, "threshold_rand": 0.5, "threshold_info": 0.5})
     prob = y.copy()
     prob[:, 40:90] = 0.0  # erase membranes in a band: cells merge
-    worse = evaluate.isbi_scores(prob, y, thresholds=[0.5])
+    worse = evaluate.isbi_scores(prob, y, 0.5)
     assert worse["v_rand"] < 0.9 and worse["v_info"] < 1.0
 
 
@@ -200,10 +258,12 @@ def test_evaluate_predictions():
     truth = np.stack([grid_truth(), grid_truth().T])[..., None]
     prob = truth.copy()
     prob[1, 3:6, 10] = 0.0  # merge two cells in image 1
-    table = evaluate.evaluate_predictions(prob, truth, isbi_thresholds=[0.5])
+    table = evaluate.evaluate_predictions(prob, truth, isbi_thresholds={"v_rand": 0.5, "v_info": 0.5})
     assert list(table.columns) == COLUMNS + ["v_rand", "v_info"]
     assert table.loc["0", "v_rand"] == 1.0 and table.loc["1", "v_rand"] < 1.0
     assert table.loc["mean", "v_rand"] == pytest.approx(table.loc[["0", "1"], "v_rand"].mean())
+    named = evaluate.evaluate_predictions(prob, truth, 0.5, 0.5, names=["a", "b"])
+    assert list(named.index) == ["a", "b", "mean"]
 
 
 def test_save_scores_writes_the_mean_row_with_nulls(tmp_path):

@@ -18,8 +18,9 @@ TINY_NOTEBOOK = [
     ("markdown", "## 2. Second part\nscores as the workshop notebooks write them"),
     ("code", "import json, os, pathlib\n"
              "run = pathlib.Path(os.environ['UNET_RUNS_DIR']) / 'tiny'; run.mkdir(parents=True, exist_ok=True)\n"
-             "(run / 'scores.json').write_text(json.dumps({'notebook': 'tiny', 'split': 'holdout', "
-             "'iou_membrane': 0.5, 'v_rand': 0.9, 'train_seconds': 1.0}))"),
+             "(run / 'scores.json').write_text(json.dumps({'notebook': 'tiny', 'split': 'holdout', 'threshold': 0.45, "
+             "'iou_membrane': 0.5, 'v_rand': 0.9, 'train_seconds': 1.0, "
+             "'isbi_thresholds': {'v_rand': 0.7, 'v_info': 0.5}}))"),
 ]
 
 
@@ -59,7 +60,8 @@ def test_dry_run_times_sections_and_reads_scores(dry_run):
     assert "| tiny | ok |" in report
     sections = report.split("### tiny: seconds per section")[1].split("###")[0]
     assert "| 1. First part |" in sections and "| 2. Second part |" in sections
-    assert "| tiny | tiny | holdout |" in report
+    assert "| tiny | tiny | holdout | 0.45 | 0.5 | - | 0.7 | 0.9 | 0.5 | - | 1 |" in report  # V_rand at 0.7, V_info 0.5
+    assert gpu.SCORES_PROTOCOL in report and "chosen on the validation slices" in gpu.SCORES_PROTOCOL
     assert "| notebook 2 held-out v_rand >= 0.95 | not measured |" in report  # tiny is not notebook 2
     assert "| mixed float16 >= 2.5x float32 images/s" in report
 

@@ -34,6 +34,8 @@ examples:
   python -m helpers predict --model runs/own/model.keras --input new/ --output new_masks/
   # score predicted masks against true ones (pairs files by name)
   python -m helpers evaluate --pred new_masks/ --truth new_truth/ --json scores.json
+  # ISBI-style labels: V_rand and V_info at the thresholds the run chose on its validation images
+  python -m helpers evaluate --pred em_out/ --truth em_labels/ --isbi --config runs/em/config.json
   # three classes named in the order of their numbers in the masks (inferred when left out)
   python -m helpers train --images tissue/images --masks tissue/masks --out runs/tissue \\
       --classes background,cortex,medulla
@@ -76,9 +78,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: :func:`helpers.toolkit.workflow.evaluate_folders` with the command line's arguments."""
-    workflow.evaluate_folders(args.pred, args.truth, json_path=args.json, isbi=args.isbi, classes=args.classes,
-                              instances=args.instances)
+    workflow.evaluate_folders(args.pred, args.truth, json_path=args.json, isbi=args.isbi,
+                              isbi_thresholds=_thresholds(args.isbi_thresholds), config=args.config,
+                              classes=args.classes, instances=args.instances)
     return 0
+
+
+def _thresholds(text: str | None) -> float | dict[str, float] | None:
+    """``"0.6"`` -> 0.6 (both metrics); ``"0.7,0.5"`` -> ``{"v_rand": 0.7, "v_info": 0.5}``."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ValueError(f"isbi_thresholds={text} must be one number or two (V_rand's, V_info's), e.g. 0.7,0.5")
+    return values[0] if len(values) == 1 else {"v_rand": values[0], "v_info": values[1]}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -199,7 +215,13 @@ def _add_evaluate(commands) -> None:
     add("--json", default=None, help="also write the scores to this JSON file")
     add("--isbi", action="store_true",
         help="truth masks are ISBI-style cell/membrane labels (0 = membrane, 255 = cell) and the predictions mark "
-             "membrane; adds the ISBI 2012 V_rand and V_info (using <name>_prob.tif where present)")
+             "membrane; adds the ISBI 2012 V_rand and V_info (using <name>_prob.tif where present), at the "
+             "thresholds of --config or --isbi-thresholds; without them at the best threshold on these very images "
+             "(the challenge's way, optimistic, and labelled so)")
+    add("--config", default=None, metavar="RUN/config.json",
+        help="with --isbi: the V_rand and V_info thresholds that train chose on its validation images")
+    add("--isbi-thresholds", default=None, metavar="T or T_RAND,T_INFO",
+        help="with --isbi: thresholds chosen on validation images, one for both or V_rand's and V_info's")
     evaluate.set_defaults(run=cmd_evaluate, flags={"json_path": "--json"})
 
 

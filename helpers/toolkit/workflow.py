@@ -49,6 +49,10 @@ CONVERSIONS = {None: "none", 1: "rgb_to_gray", 3: "gray_to_rgb"}
 CLASS_MEANING = {False: "training masks: value 1 (or 255) = foreground, 0 = background",
                  True: "training masks: value 0 = foreground (inverted by --invert-masks, e.g. ISBI membrane)"}
 PREDICTED_MEANING = "model output = P(foreground); predicted masks: 255 = foreground, 0 = background"
+#: How ``evaluate_folders(..., isbi=True)`` labels V_rand/V_info at thresholds chosen on the images it scores.
+CHALLENGE_WAY = "thresholds chosen on these images: the challenge's way, optimistic"
+ISBI_THRESHOLDS_MEANING = ("watershed seed thresholds of the foreground (as cell boundaries, e.g. membrane) with the "
+                           "best mean V_rand and V_info on the validation images; evaluate's ISBI scores use them")
 MULTICLASS_MEANING = "training masks: value k = class k, named in 'classes' in that order"
 MULTICLASS_PREDICTED = ("model output = the probabilities of the classes (softmax); predicted masks: palette PNGs "
                         "of the class numbers, each pixel the most probable class")
@@ -184,7 +188,8 @@ def _validate(out: Path, split: _Split, tile: int, overlap: int) -> tuple[Path, 
         return best, None, table, {"split": "validation", "decision": "argmax", "classes": data.class_names}
     threshold = evaluate.choose_threshold(probs, truths)
     table = scoring.score_table(probs, truths, names, threshold)
-    return best, threshold, table, {"split": "validation", "threshold": threshold}
+    isbi_thresholds = evaluate.choose_isbi_thresholds(probs, truths)  # the foreground taken as cell boundaries
+    return best, threshold, table, {"split": "validation", "threshold": threshold, "isbi_thresholds": isbi_thresholds}
 
 
 def _echo_validation(table: pd.DataFrame, split: _Split, threshold: float | None, echo: Callable[[str], None]) -> None:
@@ -245,7 +250,9 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
     Returns
     -------
     dict
-        What was written to ``config.json``; its ``threshold`` is None for K classes (arg-max).
+        What was written to ``config.json``; its ``threshold`` (best IoU) and ``isbi_thresholds`` (best
+        V_rand, V_info: :func:`helpers.evaluate.choose_isbi_thresholds`), chosen on the validation images,
+        are None for K classes (arg-max).
 
     Raises
     ------
@@ -308,7 +315,9 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
     config = {
         "model": "model.keras", "checkpoint": best.name, "channels": data.channels,
         "channel_conversion": CONVERSIONS[channels], "tile": tile, "overlap": overlap, "num_layers": layers,
-        "filters": filters, "threshold": threshold, "classes": data.class_names, "num_classes": data.num_classes,
+        "filters": filters, "threshold": threshold, "isbi_thresholds": scores.get("isbi_thresholds"),
+        "isbi_thresholds_meaning": None if multiclass else ISBI_THRESHOLDS_MEANING,
+        "classes": data.class_names, "num_classes": data.num_classes,
         "output": "softmax" if multiclass else "sigmoid", "instances_to_classes": instances_to_classes,
         "class_meaning": (f"{MULTICLASS_MEANING}; {MULTICLASS_PREDICTED}" if multiclass
                           else f"{CLASS_MEANING[invert_masks]}; {PREDICTED_MEANING}"),
@@ -319,6 +328,10 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
         "train_seconds_last_session": round(seconds, 1), "versions": _versions()}
     formats.write_json(out / "config.json", config)
     _echo_validation(table, split, threshold, echo)
+    if not multiclass:
+        echo(f"V_rand threshold {config['isbi_thresholds']['v_rand']:.2f}, V_info threshold "
+             f"{config['isbi_thresholds']['v_info']:.2f}: chosen on the validation images, recorded for evaluate's "
+             f"ISBI scores")
     echo(f"wrote {out / 'model.keras'}, history.csv, config.json, metrics.json")
     return config
 
@@ -609,8 +622,29 @@ def _class_scores(pairs: dict, preds: list, truths: list, names: list[str] | Non
     return scoring.class_table(preds, truths, class_names, list(pairs)), {"classes": class_names}
 
 
-def _binary_scores(names: list[str], preds: list, truths: list, isbi: bool,
-                   probabilities: dict[str, Path]) -> pd.DataFrame:
+def _isbi_option(isbi: bool, isbi_thresholds, config) -> tuple[dict | float | None, str]:
+    """The V_rand/V_info thresholds to score at, and where they come from (None: chosen on the scored images)."""
+    if (isbi_thresholds is not None or config is not None) and not isbi:
+        raise ValueError("config=PATH and isbi_thresholds=T set the thresholds of the ISBI scores; add isbi=True.")
+    if isbi_thresholds is not None and config is not None:
+        raise ValueError("give the ISBI scores' thresholds once: config=PATH or isbi_thresholds=T, not both")
+    if config is not None:
+        recorded = formats.read_json(config).get("isbi_thresholds")
+        if not recorded:
+            raise ValueError(f"config={config} records no isbi_thresholds (a run from before they were recorded, or "
+                             f"K classes); train the run again, or pass isbi_thresholds chosen on validation images.")
+        return recorded, f"chosen on the validation images of {config}"
+    if isbi_thresholds is not None:
+        values = list(isbi_thresholds.values()) if isinstance(isbi_thresholds, dict) else [isbi_thresholds]
+        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
+            raise ValueError(f"isbi_thresholds={','.join(map(str, values))} must lie in [0, 1]: one for both scores, "
+                             f"or V_rand's and V_info's, chosen on validation images")
+        return isbi_thresholds, "as given (choose them on validation images)"
+    return None, CHALLENGE_WAY
+
+
+def _binary_scores(names: list[str], preds: list, truths: list, isbi: bool, probabilities: dict[str, Path],
+                   isbi_thresholds=None, origin: str = "") -> tuple[pd.DataFrame, dict]:
     """Foreground IoU, Dice and pixel error (and the ISBI 2012 V_rand and V_info with ``isbi``)."""
     from helpers import evaluate
     from helpers.toolkit.scoring import score_table
@@ -619,19 +653,26 @@ def _binary_scores(names: list[str], preds: list, truths: list, isbi: bool,
     truth_masks = [(mask > 0).astype(np.uint8) for mask in truths]
     truth_masks = [1 - mask for mask in truth_masks] if isbi else truth_masks  # ISBI labels: 0 = membrane
     table = score_table(pred_masks, truth_masks, names)
-    if isbi:
-        for name, pred_mask, truth_mask in zip(_progress(names, "V_rand/V_info"), pred_masks, truth_masks):
-            prob = (files.read_image(probabilities[name])[..., 0] if name in probabilities
-                    else pred_mask.astype(np.float32))
-            scores = evaluate.isbi_scores(prob, truth_mask)
-            table.loc[name, ["v_rand", "v_info"]] = scores["v_rand"], scores["v_info"]
-        table.loc["mean", ["v_rand", "v_info"]] = table.drop(index="mean")[["v_rand", "v_info"]].mean()
-    return table
+    if not isbi:
+        return table, {}
+    probs = [files.read_image(probabilities[name])[..., 0] if name in probabilities else mask.astype(np.float32)
+             for name, mask in zip(names, pred_masks)]
+    if isbi_thresholds is None:  # the challenge's way: one threshold per metric, the best on these very images
+        best = evaluate.challenge_scores(probs, truth_masks)
+        isbi_thresholds = {"v_rand": best["threshold_rand"], "v_info": best["threshold_info"]}
+    used = {}
+    for name, prob, truth_mask in zip(_progress(names, "V_rand/V_info"), probs, truth_masks):
+        scores = evaluate.isbi_scores(prob, truth_mask, isbi_thresholds)
+        table.loc[name, ["v_rand", "v_info"]] = scores["v_rand"], scores["v_info"]
+        used = {"v_rand": scores["threshold_rand"], "v_info": scores["threshold_info"]}
+    table.loc["mean", ["v_rand", "v_info"]] = table.drop(index="mean")[["v_rand", "v_info"]].mean()
+    return table, {"isbi_thresholds": used, "isbi_thresholds_chosen": origin}
 
 
 def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_path: str | os.PathLike | None = None,
-                     isbi: bool = False, classes: str | Sequence[str] | None = None, instances: bool = False,
-                     echo: Callable[[str], None] = _print) -> pd.DataFrame:
+                     isbi: bool = False, isbi_thresholds: float | dict | None = None,
+                     config: str | os.PathLike | None = None, classes: str | Sequence[str] | None = None,
+                     instances: bool = False, echo: Callable[[str], None] = _print) -> pd.DataFrame:
     """Score predicted masks against true masks paired by file name (``evaluate``).
 
     Parameters
@@ -645,6 +686,10 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
         Also write the scores there (``{"pred", "truth", "isbi", "images", "mean"}`` and more).
     isbi
         Truths are ISBI labels (0 = membrane) and predictions mark membrane; adds ``v_rand``, ``v_info``.
+    isbi_thresholds, config
+        Their thresholds (one number, or ``{"v_rand": t1, "v_info": t2}``), or a run's ``config.json`` that
+        records those chosen on its validation images. Without either: the challenge's way (per metric one
+        threshold, the best on these very images; optimistic, and labelled so).
     classes
         Names of the classes in the order of their numbers (a list or ``"a,b,c"``).
     instances
@@ -664,7 +709,8 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
         A folder is missing or empty.
     ValueError
         Unpaired files (listed), size mismatches (both named), ambiguous masks, ``isbi`` with classes
-        or instances, or no ``<name>_instances.tif`` with ``instances``.
+        or instances, or no ``<name>_instances.tif`` with ``instances``; ``config`` or ``isbi_thresholds``
+        without ``isbi``, both at once, out of [0, 1], or a config that records no ``isbi_thresholds``.
     PermissionError
         The folder of ``json_path`` is not writable (checked first).
 
@@ -680,6 +726,7 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
         formats.check_writable(Path(json_path).parent)
     if isbi and (instances or classes is not None):
         raise ValueError("isbi=True scores binary membrane masks; leave out classes and instances.")
+    isbi_thresholds, origin = _isbi_option(isbi, isbi_thresholds, config)
     names = _classes_option(classes)
     pred_dir, truth_dir = Path(pred), Path(truth)
     preds, probabilities, labels = _predicted_files(pred_dir)
@@ -698,9 +745,12 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
                   for path, mask in ((truth_path, truth_mask), (pred_path, pred_mask))}
         num_classes = infer_classes(values, names, allow_gaps=True)
         table, extra = (_class_scores(pairs, raw_preds, raw_truths, names, num_classes, isbi, truth_dir)
-                        if num_classes > 2 else (_binary_scores(list(pairs), raw_preds, raw_truths, isbi,
-                                                                probabilities), {}))
+                        if num_classes > 2 else _binary_scores(list(pairs), raw_preds, raw_truths, isbi,
+                                                               probabilities, isbi_thresholds, origin))
         echo(_table_text(table))
+        if "isbi_thresholds" in extra:
+            echo(f"V_rand at threshold {extra['isbi_thresholds']['v_rand']:.2f}, V_info at "
+                 f"{extra['isbi_thresholds']['v_info']:.2f}: {origin}")
         extra = {"isbi": isbi, **extra}
     if json_path:
         formats.write_json(json_path, {"pred": str(pred_dir), "truth": str(truth_dir), **extra,
