@@ -21,6 +21,9 @@ Each benchmark runs both recipes in the same process on the same machine and ret
 ``live``
     the per-epoch cost of the live training view (:class:`helpers.live.LiveView`) against the
     ``cpu`` profile's epochs of both notebooks.
+``checkpoints``
+    the bytes of the ``full`` profile's checkpoints (``best.keras``, ``last.keras``) and what each
+    notebook's training runs write to Drive and keep there under :mod:`helpers.train`'s policy.
 
 Examples
 --------
@@ -28,6 +31,6 @@ Examples
 ``python -m benchmarks augment --quick``  one benchmark, tiny sizes (a smoke test)
 """
 
-BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe")
+BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe", "checkpoints")
 #: What ``python -m benchmarks`` runs when no name is given (the recipe benchmark takes too long).
 DEFAULT = ("augment", "train", "accuracy", "live")

@@ -1,4 +1,5 @@
-"""Compile and train: :func:`compile_model`, the :func:`callbacks` for ``model.fit``, and :func:`fit`, which resumes."""
+"""Compile and train: :func:`compile_model`, the :func:`callbacks` for ``model.fit``, :func:`fit`, which resumes, and
+checkpoints that suit a slow, small Drive (:func:`save_model`, :func:`checkpoint_sizes`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from helpers import env, files, models
 from helpers.runs import load_history
 
-__all__ = ["compile_model", "ImagesPerSecond", "callbacks", "fit"]
+__all__ = ["SAVE_EVERY_MINUTES", "compile_model", "ImagesPerSecond", "callbacks", "fit", "save_model",
+           "checkpoint_sizes"]
+#: Minutes between two writes of a run's checkpoints (and at the end): the training a disconnect may cost.
+SAVE_EVERY_MINUTES = 5.0
+_WRITTEN: dict[Path, list[int]] = {}  # file -> [writes, bytes] by this process's checkpoints (a fresh run resets)
 
 
 def _policy_and_jit(strategy, mixed_precision: bool | str | None,
@@ -27,14 +33,12 @@ def _policy_and_jit(strategy, mixed_precision: bool | str | None,
         policy = env.policy_for(platform)
     else:  # asked for on a CPU: the policy a GPU would get
         policy = env.policy_for("gpu" if platform == "cpu" else platform, bool(mixed_precision))
+    if env.backend() == "jax" and jit_compile is False:
+        raise ValueError("jit_compile=False under the JAX backend runs every step uncompiled "
+                         "(about 3x slower); leave jit_compile=None.")
     if env.backend() == "jax":
-        if jit_compile is False:
-            raise ValueError("jit_compile=False under the JAX backend runs every step uncompiled "
-                             "(about 3x slower); leave jit_compile=None.")
         return policy, True
-    if jit_compile is None:
-        jit_compile = "auto" if platform in ("gpu", "tpu") else False
-    return policy, jit_compile
+    return policy, ("auto" if platform in ("gpu", "tpu") else False) if jit_compile is None else jit_compile
 
 
 def _make_optimizer(optimizer: str | keras.optimizers.Optimizer, learning_rate: float,
@@ -59,14 +63,12 @@ def compile_model(build_fn: Callable[[], keras.Model], *, loss: str | Callable,
                   momentum: float | None = None, metrics: Iterable | None = None, strategy=None,
                   mixed_precision: bool | str | None = None, jit_compile: bool | str | None = None,
                   seed: int | None = None) -> keras.Model:
-    """Build ``build_fn()`` inside the strategy, in the chosen precision, and compile it.
+    """Build ``build_fn()`` (no arguments, an uncompiled model) inside the strategy, in the chosen precision; compile it.
 
     Parameters
     ----------
-    build_fn : callable
-        No arguments, returns an uncompiled model.
-    loss, metrics
-        For ``model.compile``, e.g. ``losses.bce_jaccard_loss`` and ``[metrics.iou]``.
+    build_fn, loss, metrics
+        The builder; for ``model.compile``, e.g. ``losses.bce_jaccard_loss`` and ``[metrics.iou]``.
     optimizer, learning_rate, momentum
         ``"adam"``, ``"sgd"`` (momentum default 0.99) or a ``keras.optimizers`` instance.
     strategy, mixed_precision, jit_compile, seed : optional
@@ -80,7 +82,7 @@ def compile_model(build_fn: Callable[[], keras.Model], *, loss: str | Callable,
     Raises
     ------
     ValueError
-        For an unknown ``optimizer``, ``momentum`` without ``"sgd"``, ``jit_compile=False`` under JAX.
+        An unknown ``optimizer``, ``momentum`` without ``"sgd"``, ``jit_compile=False`` under JAX.
 
     Examples
     --------
@@ -102,22 +104,104 @@ def compile_model(build_fn: Callable[[], keras.Model], *, loss: str | Callable,
     return model
 
 
-class _AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the model to ``path`` every epoch, or (``best_only``) when the loss falls; never half-written."""
+def _count(path: Path, size: int) -> None:
+    _WRITTEN[path.resolve()] = [n + add for n, add in zip(_WRITTEN.get(path.resolve(), [0, 0]), (1, size))]
 
-    def __init__(self, path: Path, best_only: bool = False, lowest: float | None = None):
+
+def _save(model: keras.Model, path: Path) -> Path:
+    with files.atomic_path(path) as tmp:
+        model.save(tmp)
+    _count(path, path.stat().st_size)
+    return path
+
+
+def save_model(model: keras.Model, path: str | os.PathLike, weights: list | None = None) -> Path:
+    """Save ``model``'s architecture and ``weights`` (default its own) atomically, without optimizer state.
+
+    A third of Adam's ``model.save``; ``keras.models.load_model(path)`` returns it uncompiled, without custom objects.
+
+    Examples
+    --------
+    >>> save_model(model, run_dir / "unet.keras")  # doctest: +SKIP
+    """
+    plain = type(model).from_config(model.get_config())  # a new model: never compiled
+    plain.set_weights(model.get_weights() if weights is None else weights)
+    return _save(plain, Path(path))
+
+
+class _Checkpoints(keras.callbacks.Callback):
+    """Keep the best weights in memory; write ``best.keras`` (weights), ``last.keras`` (full state) and the
+    epochs' ``history.csv`` rows together, at most every ``seconds`` and at the end, so they always agree."""
+
+    def __init__(self, run_dir: Path, seconds: float, resume_state: bool = True, resume: bool = False):
         super().__init__()
-        self.path, self.best_only, self.lowest = path, best_only, lowest
+        self.run_dir, self.seconds, self.resume_state, self.resume = run_dir, seconds, resume_state, resume
+        done = load_history(run_dir) if resume else {}
+        done = [v for v in done.get("val_loss", done.get("loss", [])) if not math.isnan(v)]
+        self.lowest, self.best, self.rows, self.clock = min(done, default=None), None, [], time.monotonic
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for name in () if self.resume else ("best.keras", "last.keras", "history.csv"):  # a fresh run: none survives
+            (self.run_dir / name).unlink(missing_ok=True)
+            _WRITTEN.pop((self.run_dir / name).resolve(), None)
+        self.saved_at = self.clock()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.best_only:
-            logs = logs or {}
-            loss = float(logs.get("val_loss", logs.get("loss", math.nan)))  # without validation: training loss
-            if math.isnan(loss) or (self.lowest is not None and loss >= self.lowest):
-                return
-            self.lowest = loss
-        with files.atomic_path(self.path) as tmp:
-            self.model.save(tmp)
+        logs = {key: float(value) for key, value in (logs or {}).items() if np.ndim(value) == 0}
+        self.rows.append({"epoch": epoch, **logs})
+        loss = logs.get("val_loss", logs.get("loss", math.nan))  # without validation: the training loss
+        if not math.isnan(loss) and (self.lowest is None or loss < self.lowest):
+            self.lowest, self.best = loss, self.model.get_weights()  # host copies: the GPU keeps training
+        if self.clock() - self.saved_at >= self.seconds:
+            self.on_train_end()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best is not None:
+            save_model(self.model, self.run_dir / "best.keras", self.best)
+            self.best = None
+        if self.rows:  # the rows after the checkpoints: a session that dies in between repeats epochs
+            if self.resume_state:
+                _save(self.model, self.run_dir / "last.keras")
+            _count(self.run_dir / "history.csv", _append_rows(self.run_dir / "history.csv", self.rows))
+        self.rows, self.saved_at = [], self.clock()
+
+
+def _append_rows(path: Path, rows: list[dict]) -> int:
+    """Append epoch rows to ``path`` as Keras' ``CSVLogger`` writes them (NA where a value is missing); bytes."""
+    header = path.read_text().partition("\n")[0].split(",") if path.is_file() and path.stat().st_size else None
+    keys = header or ["epoch", *sorted({key for row in rows for key in row} - {"epoch"})]
+    text = "" if header else ",".join(keys) + "\n"
+    text += "".join(",".join(str(row.get(key, "NA")) for key in keys) + "\n" for row in rows)
+    with open(path, "a") as f:
+        f.write(text)
+    return len(text.encode())
+
+
+def checkpoint_sizes(run_dir: str | os.PathLike) -> dict[str, int]:
+    """Bytes each file of ``run_dir`` keeps on disk and its checkpoints wrote since the run started (this session).
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A run folder, or a folder of runs (files named by relative path).
+
+    Returns
+    -------
+    dict of str to int
+        ``"<file> written"`` and ``"<file> kept"`` per file, then the totals ``"written"`` and ``"kept"``.
+
+    Examples
+    --------
+    >>> {key: f"{value / 1e6:.1f} MB" for key, value in checkpoint_sizes(RUN_DIR).items()}  # doctest: +SKIP
+    """
+    root, sizes = Path(run_dir).resolve(), {}
+    for path in sorted({p for p in _WRITTEN if root in p.parents} | {
+            p.resolve() for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}):
+        name = path.relative_to(root).as_posix()
+        sizes[f"{name} written"] = _WRITTEN.get(path, [0, 0])[1]
+        sizes[f"{name} kept"] = path.stat().st_size if path.is_file() else 0
+    totals = {key: sum(v for k, v in sizes.items() if k.endswith(f" {key}")) for key in ("written", "kept")}
+    return {**sizes, **totals}
 
 
 class ImagesPerSecond(keras.callbacks.Callback):
@@ -135,13 +219,11 @@ class ImagesPerSecond(keras.callbacks.Callback):
 
     def __init__(self, batch_size: int | None = None):
         super().__init__()
-        self.batch_size = batch_size
-        self.epoch_seconds: list[float] = []
-        self.images_per_second: list[float] = []
+        self.batch_size, self.epoch_seconds, self.images_per_second = batch_size, [], []
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = self._end = time.perf_counter()
-        self._steps = 0
+        self._start, self._steps = time.perf_counter(), 0
+        self._end = self._start
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._steps = batch + 1  # also right with steps_per_execution > 1
@@ -155,27 +237,38 @@ class ImagesPerSecond(keras.callbacks.Callback):
 
 
 def callbacks(run_dir: str | os.PathLike | None = None, *, live: bool | keras.callbacks.Callback = False,
-              batch_size: int | None = None, resume: bool = False) -> list[keras.callbacks.Callback]:
+              batch_size: int | None = None, resume: bool = False, save_every_minutes: float = SAVE_EVERY_MINUTES,
+              resume_state: bool = True) -> list[keras.callbacks.Callback]:
     """The callbacks of a training run, for ``model.fit(..., callbacks=...)``.
 
     Parameters
     ----------
     run_dir : str or os.PathLike, optional
-        Folder for ``best.keras`` (lowest ``val_loss``), ``last.keras``, ``history.csv``; None saves nothing.
+        Folder for ``best.keras`` (lowest ``val_loss``; weights and architecture), ``last.keras`` (full state,
+        to resume) and ``history.csv``, written together at most every ``save_every_minutes`` (0: every epoch)
+        and at the end; a new run first deletes an earlier run's. None: nothing saved.
     live, batch_size
         True: a :class:`helpers.live.LiveView` of the first validation image; for :class:`ImagesPerSecond`.
-    resume : bool
-        Continue ``run_dir``'s run (append to ``history.csv``, keep its best value).
+    resume, resume_state : bool
+        Continue ``run_dir``'s run (keep its rows and best value); False: write no ``last.keras`` (a comparison).
 
     Returns
     -------
     list of keras.callbacks.Callback
-        :class:`ImagesPerSecond`, the live view, the checkpoints, the CSV logger.
+        :class:`ImagesPerSecond`, the live view, the checkpoints.
+
+    Raises
+    ------
+    ValueError
+        A negative ``save_every_minutes``.
 
     Examples
     --------
     >>> model.fit(batches, validation_data=(x_val, y_val), epochs=10, callbacks=callbacks(live=True))  # doctest: +SKIP
     """
+    if not save_every_minutes >= 0:
+        raise ValueError(f"save_every_minutes={save_every_minutes} must be >= 0 (0: every epoch; "
+                         "math.inf: only at the end).")
     found: list[keras.callbacks.Callback] = [ImagesPerSecond(batch_size)]
     if live is True:
         from helpers.live import LiveView
@@ -184,25 +277,20 @@ def callbacks(run_dir: str | os.PathLike | None = None, *, live: bool | keras.ca
     if live:
         found.append(live)
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        previous = load_history(run_dir) if resume else {}
-        done = [v for v in previous.get("val_loss", previous.get("loss", [])) if not math.isnan(v)]
-        # Checkpoints before the CSV row: a session that dies in between repeats one epoch, skips none.
-        found += [_AtomicCheckpoint(run_dir / "best.keras", best_only=True, lowest=min(done, default=None)),
-                  _AtomicCheckpoint(run_dir / "last.keras"),
-                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume)]
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        found.append(_Checkpoints(Path(run_dir), 60 * save_every_minutes, resume_state, resume))
     return found
 
 
 def _resumed(model: keras.Model | None, run_dir: Path | None) -> tuple[keras.Model, int]:
-    """The model saved in ``run_dir/last.keras`` and the number of epochs already done."""
+    """The model saved in ``run_dir/last.keras`` and the number of epochs it had done (rows of history.csv)."""
     if run_dir is None:
         raise ValueError("resume=True needs run_dir, the folder of the run to continue.")
     last = run_dir / "last.keras"
     if not last.is_file():
         raise FileNotFoundError(f"Cannot resume: {last} does not exist. Start the run with fit(..., run_dir="
-                                f"{str(run_dir)!r}, resume=False) first, or check run_dir (in Colab: is Drive mounted?).")
+                                f"{str(run_dir)!r}, resume=False) first (resume_state=True keeps last.keras), "
+                                "or check run_dir (in Colab: is Drive mounted?).")
     strategy = getattr(model, "distribute_strategy", None) or env.get_strategy()  # none under JAX
     with strategy.scope():
         model = keras.models.load_model(last)
@@ -211,19 +299,18 @@ def _resumed(model: keras.Model | None, run_dir: Path | None) -> tuple[keras.Mod
 
 def fit(model: keras.Model | None, train_data: Any, *, validation_data: Any = None, epochs: int,
         run_dir: str | os.PathLike | None = None, resume: bool = False,
-        live: bool | keras.callbacks.Callback = False, **fit_kwargs) -> tuple[keras.Model, dict[str, list[float]]]:
+        live: bool | keras.callbacks.Callback = False, save_every_minutes: float = SAVE_EVERY_MINUTES,
+        resume_state: bool = True, **fit_kwargs) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train with ``model.fit`` and :func:`callbacks`, optionally resuming an interrupted run.
 
     Parameters
     ----------
-    model : keras.Model or None
-        A compiled model; with ``resume=True`` replaced by ``run_dir/last.keras``.
-    train_data, validation_data
-        Datasets, or tuples of arrays ``(x, y[, sample_weight])`` and ``(x_val, y_val)``.
+    model, train_data, validation_data
+        A compiled model (None to resume); datasets or tuples ``(x, y[, sample_weight])``, ``(x_val, y_val)``.
     epochs : int
         Total epochs of the run, earlier sessions included.
-    run_dir, live, resume
-        As in :func:`callbacks`; ``resume`` also loads ``run_dir/last.keras``.
+    run_dir, live, resume, save_every_minutes, resume_state
+        As in :func:`callbacks`; ``resume`` also loads ``run_dir/last.keras``, continuing at its epoch.
     **fit_kwargs
         For ``model.fit``, e.g. ``steps_per_epoch``, ``batch_size``, ``verbose`` (default 2).
 
@@ -250,7 +337,8 @@ def fit(model: keras.Model | None, train_data: Any, *, validation_data: Any = No
         model, initial_epoch = _resumed(model, run_dir)
     elif model is None:
         raise ValueError("model is None: pass a compiled model, or resume=True with run_dir.")
-    run_callbacks = callbacks(run_dir, live=live, batch_size=fit_kwargs.get("batch_size"), resume=resume)
+    run_callbacks = callbacks(run_dir, live=live, batch_size=fit_kwargs.get("batch_size"), resume=resume,
+                              save_every_minutes=save_every_minutes, resume_state=resume_state)
     history: dict[str, list[float]] = {}
     if initial_epoch < epochs:
         x, y, *weights = train_data if isinstance(train_data, tuple) else (train_data, None)
