@@ -1,4 +1,6 @@
-"""Checks for notebook 1's exercises; each returns a :class:`Check` that prints its verdict."""
+"""Checks for notebook 1's exercises. Each returns a :class:`Check` that keeps the answer until you have tried:
+without an answer (None) it asks for one; a wrong answer gets a hint without the answer; the true value is
+shown after a right answer or after ``reveal_after`` different wrong ones."""
 
 from __future__ import annotations
 
@@ -9,22 +11,37 @@ from typing import Any
 __all__ = ["Check", "bottleneck_shape", "check_count", "check_shape", "threshold_direction", "check_direction"]
 
 _DIRECTIONS = ("higher", "lower", "the same")  # the answers exercise 3 accepts
+_WRONG: dict[tuple[str, str], set[str]] = {}  # (variable, repr of the true answer) -> the different wrong ones
 
 
 @dataclass(frozen=True)
 class Check:
-    """The outcome of one check: ``passed`` (True, False, or None without an answer) and ``message``."""
+    """One check's outcome: ``passed`` (None without an answer), ``message``, and whether it ``revealed`` the answer."""
 
     passed: bool | None
     message: str
+    revealed: bool = False
 
     def __str__(self) -> str:
         return self.message
 
 
 def _not_yet(name: str) -> Check:
-    """The reminder shown while the learner has not set ``name``."""
-    return Check(None, f"Set {name} in the cell above, run it, then run this cell again.")
+    return Check(None, f"Fill in {name} in the cell above, run it, then run this cell again.")  # no hint at all
+
+
+def _verdict(name: str, guess: Any, passed: bool, hint: str, answer: str, reveal_after: int, actual: Any) -> Check:
+    """Right: the answer. Wrong: ``hint``, and the answer once ``reveal_after`` different wrong guesses were made."""
+    if passed:
+        return Check(True, f"{name} = {guess!r}: right! {answer}", revealed=True)
+    wrong = _WRONG.setdefault((name, repr(actual)), set())
+    wrong.add(repr(guess))
+    if len(wrong) >= reveal_after:
+        return Check(False, f"{name} = {guess!r}: not quite. After {len(wrong)} different tries, here it is. "
+                            f"{answer}", revealed=True)
+    left = reveal_after - len(wrong)
+    return Check(False, f"{name} = {guess!r}: not yet ({hint}). Change {name} and try again: run both cells "
+                        f"(this one shows the answer after {left} more different {'try' if left == 1 else 'tries'}).")
 
 
 def bottleneck_shape(model: Any) -> tuple:
@@ -41,41 +58,56 @@ def bottleneck_shape(model: Any) -> tuple:
     return min(shapes, key=lambda shape: (shape[1] * shape[2], -shape[3]))
 
 
-def check_count(guess: float | None, actual: int, tolerance: float = 0.05, name: str = "my_guess") -> Check:
+def check_count(guess: float | None, actual: int, tolerance: float = 0.05, name: str = "my_guess",
+                reveal_after: int = 3) -> Check:
     """Exercise 1: is a predicted parameter count within ``tolerance`` (relative) of the actual one?
 
     Parameters
     ----------
     guess, actual : number
         The learner's prediction (None while not given) and the model's count.
-    tolerance, name
-        Largest relative error that counts as right (0.05 = 5 %); the variable the learner sets (as in every check).
+    tolerance, name, reveal_after
+        Largest relative error that counts as right (0.05 = 5 %); the variable the learner sets and how many
+        different wrong answers it takes before the check shows the answer (as in every check).
 
     Examples
     --------
     >>> print(check_count(7_757_648, 7_759_521))
-    actual 7,759,521; your guess 7,757,648 is off by 0.0% - well done!
+    my_guess = 7757648: right! The actual count is 7,759,521; your guess is off by 0.0%.
     """
     if guess is None:
         return _not_yet(name)
-    error = abs(float(guess) - actual) / actual
-    passed = error <= tolerance
-    verdict = "- well done!" if passed else "- see the hint and the solution."
-    return Check(passed, f"actual {actual:,}; your guess {guess:,} is off by {error:.1%} {verdict}")
+    error = (float(guess) - actual) / actual
+    return _verdict(name, guess, abs(error) <= tolerance, f"too {'high' if error > 0 else 'low'}, by more than "
+                    f"{tolerance:.0%}", f"The actual count is {actual:,}; your guess is off by {abs(error):.1%}.",
+                    reveal_after, actual)
 
 
-def check_shape(guess: Sequence | None, actual: Sequence, name: str = "my_shape") -> Check:
+def check_shape(guess: Sequence | None, actual: Sequence, name: str = "my_shape", reveal_after: int = 3) -> Check:
     """Exercise 2: is a predicted shape, e.g. ``(None, 8, 8, 256)``, exactly the actual one?
 
     Examples
     --------
-    >>> print(check_shape([None, 8, 8, 128], (None, 8, 8, 256)))
-    actual (None, 8, 8, 256): not quite - try again.
+    >>> print(check_shape([None, 8, 8, 128], (None, 8, 8, 256)))   # doctest: +ELLIPSIS
+    my_shape = [None, 8, 8, 128]: not yet (look at the channels: ...
     """
     if guess is None:
         return _not_yet(name)
-    passed = tuple(guess) == tuple(actual)
-    return Check(passed, f"actual {tuple(actual)}: " + ("correct!" if passed else "not quite - try again."))
+    given, actual = tuple(guess), tuple(actual)
+    hint = (f"a shape here has {len(actual)} entries: (batch, height, width, channels)" if len(given) != len(actual)
+            else "look at the batch size: Keras leaves it open" if given[0] != actual[0]
+            else "look at the height and width: how often are they halved on the way down?"
+            if given[1:3] != actual[1:3] else "look at the channels: how often are they doubled, and from what?")
+    return _verdict(name, guess, given == actual, hint, f"The actual shape is {actual}.", reveal_after, actual)
+
+
+def _scores(curve: Any, thresholds: Sequence[float], column: str) -> list[float]:  # matched to 6 decimals
+    scores = {round(float(t), 6): float(s) for t, s in zip(curve["threshold"], curve[column])}
+    missing = [t for t in thresholds if round(float(t), 6) not in scores]
+    if missing:
+        raise ValueError(f"low, high = {tuple(thresholds)}: threshold(s) {missing} not in the curve; "
+                         f"pick from {sorted(scores)}.")
+    return [scores[round(float(t), 6)] for t in thresholds]
 
 
 def threshold_direction(curve: Any, low: float = 0.3, high: float = 0.5, column: str = "iou_membrane",
@@ -95,27 +127,27 @@ def threshold_direction(curve: Any, low: float = 0.3, high: float = 0.5, column:
     >>> threshold_direction(pd.DataFrame({"threshold": [0.3, 0.5], "iou_membrane": [0.42, 0.40]}))
     'higher'
     """
-    scores = {round(float(t), 6): float(s) for t, s in zip(curve["threshold"], curve[column])}
-    missing = [t for t in (low, high) if round(float(t), 6) not in scores]
-    if missing:
-        raise ValueError(f"low={low}, high={high}: threshold(s) {missing} not in the curve; "
-                         f"pick from {sorted(scores)}.")
-    at_low, at_high = (round(scores[round(float(t), 6)], decimals) for t in (low, high))
+    at_low, at_high = (round(score, decimals) for score in _scores(curve, (low, high), column))
     return "higher" if at_low > at_high else "lower" if at_low < at_high else "the same"
 
 
-def check_direction(answer: str | None, actual: str, name: str = "my_answer") -> Check:
-    """Exercise 3: does the learner's "higher" / "lower" / "the same" (any case) match the measured one?
+def check_direction(answer: str | None, curve: Any, low: float = 0.3, high: float = 0.5,
+                    column: str = "iou_membrane", name: str = "my_answer", reveal_after: int = 2) -> Check:
+    """Exercise 3: does "higher" / "lower" / "the same" (any case) match :func:`threshold_direction` of ``curve``?
 
     Examples
     --------
-    >>> print(check_direction(" Higher", "higher"))
-    you predicted higher: right!
+    >>> import pandas as pd
+    >>> print(check_direction(" Higher", pd.DataFrame({"threshold": [0.3, 0.5], "iou_membrane": [0.42, 0.4]})))
+    my_answer = 'higher': right! iou_membrane at 0.3: 0.420, at 0.5: 0.400 - higher at 0.3.
     """
     if answer is None:
         return _not_yet(name)
     given = str(answer).strip().lower()
     if given not in _DIRECTIONS:
-        return Check(False, f"answer one of {', '.join(repr(d) for d in _DIRECTIONS)}; you wrote {answer!r}.")
-    passed = given == actual
-    return Check(passed, f"you predicted {given}: " + ("right!" if passed else f"not this time - it was {actual}."))
+        return Check(False, f"{name} = {answer!r}: answer one of {', '.join(map(repr, _DIRECTIONS))}.")
+    at_low, at_high = _scores(curve, (low, high), column)
+    actual = threshold_direction(curve, low, high, column)
+    return _verdict(name, given, given == actual, "think about which pixels change class",
+                    f"{column} at {low}: {at_low:.3f}, at {high}: {at_high:.3f} - {actual} at {low}.", reveal_after,
+                    (actual, at_low, at_high))
