@@ -273,7 +273,8 @@ def test_unknown_placeholder_is_an_error():
 # --------------------------------------------------------------------------- deck and notebooks aligned
 
 #: Outline slide id -> the notebook whose sections it lists.
-OUTLINES = {"notebook-1": "01_unet_introduction.ipynb", "notebook-2": "02_unet_further_topics.ipynb"}
+OUTLINES = {"notebook-1": "01_unet_introduction.ipynb", "notebook-2": "02_unet_further_topics.ipynb",
+            "notebook-3": "03_after_the_workshop.ipynb"}
 
 
 def _plain(text: str) -> str:
