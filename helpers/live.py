@@ -86,7 +86,7 @@ class LiveView(keras.callbacks.Callback):
             tile.imshow(self.image[..., 0] if self.image.shape[-1] == 1 else self.image, cmap="gray")
             truth.imshow(self.truth[..., 0], cmap="gray", vmin=0, vmax=1)
             probability = keras.ops.convert_to_numpy(self.model(self.image[None], training=False))  # not predict
-            shown = prob.imshow(probability[0, ..., 0].astype(np.float32), cmap="magma", vmin=0, vmax=1)
+            shown = prob.imshow(probability[0, ..., 0].astype(np.float32), cmap=plots.PROB_CMAP, vmin=0, vmax=1)
             fig.colorbar(shown, ax=prob, fraction=0.046, pad=0.04)
             for ax, title in ((tile, "validation tile"), (truth, "true membrane"), (prob, f"prediction, epoch {epoch + 1}")):
                 ax.set_title(title, fontsize=9)

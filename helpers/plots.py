@@ -20,7 +20,10 @@ from helpers.runs import as_history
 PALETTE: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (230, 159, 0), (86, 180, 233), (0, 158, 115),
                                              (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167))
 _ORANGE, _SKY, _GREEN, _YELLOW, _BLUE, _VERMILLION, _PINK = (tuple(c / 255 for c in rgb) for rgb in PALETTE[1:])
-_BOTH, _TRUTH_ONLY, _PRED_ONLY = _YELLOW, _SKY, _VERMILLION  # overlay: membrane in both / truth only / prediction
+OVERLAY_COLOURS = {"both": _YELLOW, "missed": _SKY, "false": _VERMILLION, "truth": _GREEN, "prediction": _PINK}
+_OVERLAY_TEXT = {"both": "membrane: both", "missed": "missed (truth only)", "false": "false (prediction only)",
+                 "truth": "true membrane", "prediction": "predicted membrane"}  # one meaning per colour, everywhere
+PROB_CMAP, VALUE_CMAP = "viridis", "magma"  # the one map of P(membrane); weights and differences (never P)
 PANEL = 2.6  # inches per image panel
 Window = tuple[int, int, int, int]  # (top, bottom, left, right) in pixels
 OVERLAY_ALPHA = 0.75  # opacity of the overlay colours: the tissue stays faintly visible
@@ -57,8 +60,7 @@ def show_image(ax, image: np.ndarray, title: str | None = None, **kwargs) -> Non
         image = image[..., 0]
     ax.imshow(image if image.ndim == 2 else np.clip(image[..., :3], 0.0, 1.0), **kwargs)
     ax.set(xticks=[], yticks=[])
-    if title:
-        ax.set_title(title, fontsize=9)
+    ax.set_title(title or "", fontsize=9)
 
 
 def check_window(window: Window | None, height: int, width: int) -> Window:
@@ -78,7 +80,7 @@ def check_window(window: Window | None, height: int, width: int) -> Window:
 
 def overlay(image: np.ndarray, truth: np.ndarray | None = None, pred: np.ndarray | None = None,
             alpha: float = 0.5) -> np.ndarray:
-    """Colour masks onto an (H, W, C) image, as RGB: yellow both, sky blue truth only, vermillion prediction only.
+    """Colour masks onto an (H, W, C) image, as RGB, in :data:`OVERLAY_COLOURS` (one mask alone: green or purple).
 
     Examples
     --------
@@ -88,19 +90,18 @@ def overlay(image: np.ndarray, truth: np.ndarray | None = None, pred: np.ndarray
     rgb = np.clip(image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, -1), 0, 1)
     t = np.zeros(rgb.shape[:2], bool) if truth is None else np.asarray(truth).reshape(rgb.shape[:2]) > 0.5
     p = np.zeros(rgb.shape[:2], bool) if pred is None else np.asarray(pred).reshape(rgb.shape[:2]) > 0.5
-    out = rgb.copy()
-    for region, colour in ((t & p, _BOTH), (t & ~p, _TRUTH_ONLY), (~t & p, _PRED_ONLY)):
+    out, c = rgb.copy(), OVERLAY_COLOURS
+    for region, colour in ((t & p, c["both"]), (t & ~p, c["truth" if pred is None else "missed"]),
+                           (~t & p, c["prediction" if truth is None else "false"])):
         out[region] = (1 - alpha) * rgb[region] + alpha * np.array(colour)
     return out
 
 
 def _legend(fig: Figure, truth: bool, pred: bool) -> None:
     """The legend of the overlay colours that the figure shows."""
-    both = [(_BOTH, "membrane: both"), (_TRUTH_ONLY, "missed (truth only)"), (_PRED_ONLY, "false (prediction only)")]
-    labels = both if truth and pred else [(_TRUTH_ONLY if truth else _PRED_ONLY, "membrane")] if truth or pred else []
-    if labels:
-        fig.legend(handles=[Patch(color=c, label=text) for c, text in labels],
-                   loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
+    if keys := ["both", "missed", "false"] if truth and pred else ["truth"] * truth + ["prediction"] * pred:
+        fig.legend(handles=[Patch(color=OVERLAY_COLOURS[key], label=_OVERLAY_TEXT[key]) for key in keys],
+                   loc="outside lower center", ncols=len(keys), fontsize=8, frameon=False)
 
 
 def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, threshold: float = 0.5,
@@ -125,8 +126,9 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, threshold
     for name, other in (("masks", y), ("predictions", p)):
         if other is not None and len(other) < n:
             raise ValueError(f"{name} has {len(other)} entries for {n} images; pass one per image.")
-    columns = ["original"] + ["ground truth"] * (y is not None) + ["prediction"] * (p is not None)
-    columns += ["overlay"] * (y is not None or p is not None)
+    shown = 1 + (y is not None) if p is not None and not np.isin(p, (0, 1)).all() else None  # a saved mask: None
+    columns = ["original", "ground truth", "prediction" if shown else "predicted mask", "overlay"]
+    columns = [c for c, on in zip(columns, (True, y is not None, p is not None, y is not None or p is not None)) if on]
     fig = Figure(figsize=(PANEL * len(columns), PANEL * n + 0.4 + 0.6 * (p is not None)), layout="constrained")
     axes = fig.subplots(n, len(columns), squeeze=False)
     for i in range(n):
@@ -135,10 +137,10 @@ def plot_imgs(images: Any, masks: Any = None, predictions: Any = None, threshold
             binary = None if p is None else p[i] > threshold
             panels.append(overlay(x[i], None if y is None else y[i], binary, OVERLAY_ALPHA))
         for j, (ax, panel) in enumerate(zip(axes[i], panels)):
-            show_image(ax, panel, titles[i] if titles is not None and j == 0 else columns[j] if i == 0 else None)
-    if p is not None:
-        column = 1 + (y is not None)
-        fig.colorbar(axes[0, column].images[0], ax=list(axes[:, column]), location="bottom", shrink=0.8,
+            title = titles[i] if titles is not None and j == 0 else columns[j] if i == 0 else None
+            show_image(ax, panel, title, **({"cmap": PROB_CMAP} if j == shown else {}))
+    if shown is not None:
+        fig.colorbar(axes[0, shown].images[0], ax=list(axes[:, shown]), location="bottom", shrink=0.8,
                      aspect=25, pad=0.01, label="P(membrane)")
     _legend(fig, y is not None, p is not None)
     return fig
@@ -177,8 +179,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None,
     """
     data, names = _logged(history, metrics)
     baselines = dict(baselines or {})
-    stray = sorted(set(baselines) - set(names))
-    if stray:
+    if stray := sorted(set(baselines) - set(names)):
         raise ValueError(f"baselines for {stray}, which are not plotted; plotted: {names}.")
     fig = Figure(figsize=(3.6 * len(names), 3.0), layout="constrained")
     for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
@@ -345,25 +346,24 @@ def plot_shear(image: Any, mask: Any, angles: Sequence[float] = (0.0, 5.0, 50.0)
     fig, axes = _grid(len(angles), ncols=len(angles))
     for ax, angle in zip(axes, angles):
         m = _shear_matrix(float(angle), *x.shape[1:3])[None]
-        sheared = warp_numpy(x, m, order=1, fill_mode="reflect")[0]
-        sheared_mask = warp_numpy(y, m, order=0, fill_mode="reflect")[0]
+        sheared, sheared_mask = (warp_numpy(a, m, order=order, fill_mode="reflect")[0] for a, order in ((x, 1), (y, 0)))
         show_image(ax, overlay(sheared, truth=sheared_mask, alpha=_MASK_ALPHA),
                    f"shear {float(angle):g}°\ncircle -> {_elongation(m[0]):.1f} : 1")
     _legend(fig, truth=True, pred=False)
     return fig
 
 
-def _three_panels(panels: list[tuple[np.ndarray, str]], map_at: int, vmax: float | None) -> Figure:
-    """Three ``(image, title)`` panels in a row; the one at ``map_at`` in viridis (0 to ``vmax``) with a colour bar."""
+def _three_panels(panels: list[tuple[np.ndarray, str]], map_at: int, vmax: float | None, cmap: str) -> Figure:
+    """Three ``(image, title)`` panels in a row; the one at ``map_at`` in ``cmap`` (0 to ``vmax``) with a colour bar."""
     fig = Figure(figsize=(3 * PANEL + 0.6, PANEL + 0.4), layout="constrained")
     for i, (ax, (panel, title)) in enumerate(zip(fig.subplots(1, 3), panels)):
-        show_image(ax, panel, title, **({"cmap": "viridis", "vmax": vmax} if i == map_at else {}))
+        show_image(ax, panel, title, **({"cmap": cmap, "vmax": vmax} if i == map_at else {}))
     fig.colorbar(fig.axes[map_at].images[0], ax=fig.axes[map_at], fraction=0.046)
     return fig
 
 
 def plot_probability(image: Any, prob: Any, threshold: float = 0.5) -> Figure:
-    """Show one image, its membrane probability (viridis, with a colour bar) and the thresholded overlay.
+    """Show one image, its membrane probability (:data:`PROB_CMAP`, with a colour bar) and the thresholded overlay.
 
     Examples
     --------
@@ -371,8 +371,8 @@ def plot_probability(image: Any, prob: Any, threshold: float = 0.5) -> Figure:
     4
     """
     x, p = as_images(image)[0], as_images(prob)[0]
-    membrane = overlay(x, pred=p > threshold, alpha=OVERLAY_ALPHA)
-    fig = _three_panels([(x, "image"), (p, "P(membrane)"), (membrane, f"membrane (p > {threshold:g})")], 1, vmax=1.0)
+    m = overlay(x, pred=p > threshold, alpha=OVERLAY_ALPHA)
+    fig = _three_panels([(x, "image"), (p, "P(membrane)"), (m, f"membrane (p > {threshold:g})")], 1, 1.0, PROB_CMAP)
     _legend(fig, truth=False, pred=True)
     return fig
 
@@ -389,7 +389,7 @@ def plot_weight_map(image: Any, mask: Any, weight_map: Any, size: int | None = 1
     x, m = as_images(image)[0], as_images(mask)[0]
     w = np.asarray(weight_map, dtype=np.float32).reshape(m.shape)
     panels = [(x, "image"), (m, "mask (1 = membrane)"), (w, "weight map w(x)")]
-    return _three_panels([(panel[:size, :size], title) for panel, title in panels], 2, vmax=None)  # None: w.max()
+    return _three_panels([(panel[:size, :size], title) for panel, title in panels], 2, None, VALUE_CMAP)  # to w.max()
 
 
 def unet_blocks(model) -> list[dict[str, Any]]:
@@ -548,7 +548,7 @@ def plot_resampling(masks: Mapping[str, Any], window: tuple[float, float, float,
         m = as_images(mask)[0]
         h, w = m.shape[:2]
         show_image(ax, m[round(top * h):round(bottom * h), round(left * w):round(right * w)],
-                   f"{name} {h}x{w}\n{np.unique(m).size} distinct values", cmap="viridis", interpolation="nearest")
+                   f"{name} {h}x{w}\n{np.unique(m).size} distinct values", interpolation="nearest")  # gray, as masks
     fig.colorbar(axes[-1].images[0], ax=list(axes), fraction=0.046, label="mask value (1 = membrane)")
     return fig
 
@@ -587,17 +587,17 @@ def plot_seams(whole: Any, plain: Any, blended: Any, tile: int, window: Window |
     vmax = max(float(max(d.max() for d in diffs)), 1e-6)
     fig = Figure(figsize=(2 * PANEL + 1.0, 2 * PANEL + 0.4), layout="constrained")
     axes = fig.subplots(2, 2)
-    panels = [(plain, "side-by-side tiles", "gray", 1.0), (blended, "overlapping, blended", "gray", 1.0),
-              (diffs[0], "|side-by-side - whole|", "magma", vmax), (diffs[1], "|blended - whole|", "magma", vmax)]
+    panels = [(plain, "side-by-side tiles", PROB_CMAP, 1.0), (blended, "overlapping, blended", PROB_CMAP, 1.0),
+              (diffs[0], "|side-by-side - whole|", VALUE_CMAP, vmax), (diffs[1], "|blended - whole|", VALUE_CMAP, vmax)]
     for ax, (panel, title, cmap, top_value) in zip(axes.ravel(), panels):
-        show_image(ax, panel[..., None], f"{title}\nmax {panel.max():.3f}" if cmap == "magma" else title,
+        show_image(ax, panel[..., None], f"{title}\nmax {panel.max():.3f}" if cmap == VALUE_CMAP else title,
                    cmap=cmap, vmax=top_value, interpolation="nearest",
                    extent=(left - 0.5, right - 0.5, bottom - 0.5, top - 0.5))
         for edge in range(tile, max(height, width), tile):
             if left < edge < right:
-                ax.axvline(edge - 0.5, color=_SKY, linestyle="--", linewidth=0.8)
+                ax.axvline(edge - 0.5, color="white", linestyle="--", linewidth=0.8)
             if top < edge < bottom:
-                ax.axhline(edge - 0.5, color=_SKY, linestyle="--", linewidth=0.8)
+                ax.axhline(edge - 0.5, color="white", linestyle="--", linewidth=0.8)
     for row, label in zip(axes, ("P(membrane)", "absolute difference")):
         fig.colorbar(row[1].images[0], ax=list(row), fraction=0.046, label=label)
     return fig

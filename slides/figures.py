@@ -84,7 +84,8 @@ def _overlay(image: np.ndarray, truth: np.ndarray | None = None,
              pred: np.ndarray | None = None) -> np.ndarray:
     """A 2-D grey image with masks coloured in by :func:`helpers.plots.overlay`, as in the notebooks.
 
-    Membrane in the ground truth only is sky blue, in the prediction only vermillion, in both yellow.
+    Its colours (:data:`helpers.plots.OVERLAY_COLOURS`) mean one thing each: membrane in both yellow, in the
+    ground truth only sky blue, in the prediction only vermillion; a true mask drawn alone green.
     """
     return plots.overlay(image[..., None], truth=truth, pred=pred)
 
@@ -147,7 +148,7 @@ def fig_isbi_data(data_dir: Path) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     _show(axes[0], image, "EM slice 0 (512 x 512)")
     _show(axes[1], mask, f"Mask: membrane = 1 ({mask.mean():.0%} of pixels)")
-    _show(axes[2], _overlay(image, mask), "Overlay (membrane in sky blue)")
+    _show(axes[2], _overlay(image, mask), "Overlay (true membrane in green)")
     fig.tight_layout()
     return fig
 
@@ -232,7 +233,7 @@ def fig_conv_detector(data_dir: Path) -> plt.Figure:
     axes[1].imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
     axes[1].set_title("7×7 kernel\n(dark-ridge detector)", fontsize=12)
     axes[1].axis("off")
-    _show(axes[2], relu, "Conv2D output after ReLU", cmap="magma")
+    _show(axes[2], relu, "Conv2D output after ReLU", cmap=plots.VALUE_CMAP)
     _show(axes[3], mask, "membrane (ground truth)")
     fig.tight_layout()
     return fig
@@ -382,7 +383,7 @@ def fig_augmentation(data_dir: Path) -> plt.Figure:
     for col, (title, aug_image, aug_mask) in enumerate(columns):
         _show(axes[0, col], aug_image, title)
         _show(axes[1, col], _overlay(aug_image, aug_mask),
-              "its mask (nearest neighbour)" if col else "mask (sky blue)")
+              "its mask (nearest neighbour)" if col else "mask (green)")
     fig.suptitle("augment.ORIGINAL_ARGS (notebook 1): "
                  + examples.describe_augmentation(augment.ORIGINAL_ARGS), fontsize=13)
     fig.tight_layout()
@@ -418,16 +419,13 @@ def fig_jaccard(data_dir: Path) -> plt.Figure:
     union = truth | prediction
     score = examples.jaccard(truth, prediction)
 
-    picture = np.ones((*truth.shape, 3))
-    picture[truth & ~prediction] = SKY
-    picture[prediction & ~truth] = ORANGE
-    picture[intersection] = GREEN
+    picture = plots.overlay(np.ones((*truth.shape, 1)), truth, prediction, alpha=1.0)  # the notebooks' colours
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     _show(axes[0], truth, f"X = truth, |X| = {truth.sum()}")
     pixels_right = (truth == prediction).mean()
     _show(axes[1], prediction, f"Y = prediction, |Y| = {prediction.sum()}\n"
                                f"{pixels_right:.0%} of pixels right")
-    _show(axes[2], picture, f"green |X∩Y| = {intersection.sum()}, union {union.sum()}\n"
+    _show(axes[2], picture, f"yellow |X∩Y| = {intersection.sum()}, union {union.sum()}\n"
                             f"J = {intersection.sum()} / {union.sum()} = {score:.3f}")
     fig.tight_layout()
     return fig
@@ -574,7 +572,7 @@ def fig_tiling(data_dir: Path) -> plt.Figure:
     axes[0].add_patch(patches.Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor="white",
                                         linestyle="--", lw=2))
     _show(axes[1], demo["window"], f"blend_window({TILE}, {OVERLAP}):\nsin² weight of one tile",
-          cmap="viridis", vmin=0, vmax=1)
+          cmap=plots.VALUE_CMAP, vmin=0, vmax=1)
     ax = axes[2]
     for k, profile in enumerate(demo["profiles"]):
         ax.plot(profile, color=cmap(k % 10), lw=1.5)
@@ -758,7 +756,7 @@ def membrane_gap_demo(mask: np.ndarray, half: int = 3, margin: int = 24) -> dict
     _, row, col = best
     pred = mask.copy()
     pred[row - half:row + half + 1, col - half:col + half + 1] = False
-    scores = evaluate.isbi_scores(pred.astype(np.float32), mask)
+    scores = evaluate.isbi_scores(pred.astype(np.float32), mask, 0.5)  # a binary mask: any threshold in (0, 1)
     return {"truth_cells": cells, "pred_cells": evaluate.truth_segments(pred), "pred": pred,
             "gap": (int(row), int(col)), "gap_side": 2 * half + 1, "iou": metrics.iou_np(pred, mask),
             "pixel_error": float((pred != mask).mean()), "v_rand": scores["v_rand"],
@@ -813,7 +811,7 @@ def fig_weight_map(data_dir: Path) -> plt.Figure:
     top = float(full[crop].max())
     for ax, values, title in [(axes[1], balance, "class balance $w_c$ alone"),
                               (axes[2], full, f"$w_c$ + border term ($w_0$ = {weights.W0:g}, $\\sigma$ = {weights.SIGMA:g} px)")]:
-        shown = ax.imshow(values[crop], cmap="viridis", vmin=0, vmax=top)
+        shown = ax.imshow(values[crop], cmap=plots.VALUE_CMAP, vmin=0, vmax=top)
         ax.set(xticks=[], yticks=[])
         ax.set_title(title, fontsize=11)
     fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, label="weight of the pixel in the loss")

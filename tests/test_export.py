@@ -313,3 +313,29 @@ def test_missing_bioimageio_names_the_install(run_dir, tmp_path, monkeypatch, ca
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
     assert module.WEIGHT_FORMATS[0] == "keras_v3"
+
+
+def test_saved_model_prints_no_tensorflow_info(tmp_path, capfd, caplog):
+    """In Jupyter TensorFlow logs INFO ("INFO:tensorflow:Assets written to: ...") into the cell's output; the
+    SavedModel is written without it, and the logger's level is as it was afterwards (issue 22)."""
+    import logging
+
+    import keras
+
+    tf = pytest.importorskip("tensorflow", reason="the SavedModel needs TensorFlow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("written in this process only on Keras' TensorFlow backend")
+    model = models.custom_unet((32, 32, 1), num_classes=1, filters=4, num_layers=1)
+    model.save(tmp_path / "weights.keras")
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.INFO)  # as TensorFlow sets it in a Jupyter kernel
+    try:
+        weight_formats.write_saved_model(tmp_path / "weights.keras", tmp_path / "saved_model", channels=1)
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(level)
+    printed = capfd.readouterr()
+    assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
+    assert "INFO:tensorflow" not in printed.out + printed.err
+    assert not [r.getMessage() for r in caplog.records if r.name == "tensorflow" and r.levelno < logging.WARNING]

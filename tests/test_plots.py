@@ -65,8 +65,8 @@ def test_overlay_colours_truth_prediction_agreement():
     np.testing.assert_allclose(out[0, 1], _rgb(2))
     np.testing.assert_allclose(out[1, 0], _rgb(6))
     np.testing.assert_allclose(out[1, 1], 0.0)  # background untouched
-    half = plots.overlay(np.ones((2, 2, 3)), truth, alpha=0.5)
-    np.testing.assert_allclose(half[0, 0], 0.5 + 0.5 * np.array(_rgb(2)))
+    half = plots.overlay(np.ones((2, 2, 3)), truth, alpha=0.5)  # a true mask alone: green, not "missed"
+    np.testing.assert_allclose(half[0, 0], 0.5 + 0.5 * np.array(_rgb(3)))
 
 
 def test_plot_imgs_overlay_uses_threshold():
@@ -75,8 +75,8 @@ def test_plot_imgs_overlay_uses_threshold():
     high = plots.plot_imgs(x, predictions=prob, threshold=0.7)
     low = plots.plot_imgs(x, predictions=prob, threshold=0.5)
     assert np.all(image_axes(high)[-1].images[0].get_array() == 0)
-    np.testing.assert_allclose(image_axes(low)[-1].images[0].get_array()[0, 0],
-                               plots.OVERLAY_ALPHA * np.array(_rgb(6)))
+    np.testing.assert_allclose(image_axes(low)[-1].images[0].get_array()[0, 0],  # predicted alone: not "false"
+                               plots.OVERLAY_ALPHA * np.array(_rgb(7)))
 
 
 def test_plot_history_train_and_validation():
@@ -298,3 +298,61 @@ def test_plot_seams_differences_and_tile_edges():
         plots.plot_seams(whole, plain, blended, tile=32, window=(0, 100, 0, 10))
     with pytest.raises(ValueError, match="same size"):
         plots.plot_seams(whole, plain[:32], blended, tile=32)
+
+
+# --- one colour map for P(membrane), one meaning per overlay colour (issue 22) ---------------------------------
+
+
+def _cmap_of(ax) -> str:
+    return ax.images[0].get_cmap().name
+
+
+def test_every_probability_figure_uses_the_one_colour_map():
+    x, prob = images(2), images(2)
+    fig = plots.plot_imgs(x, x > 0.5, prob)
+    assert _cmap_of(image_axes(fig)[2]) == plots.PROB_CMAP and image_axes(fig)[2].get_title() == "prediction"
+    assert image_axes(fig)[2].images[0].colorbar.ax.get_xlabel() == "P(membrane)"  # its colour bar
+    assert _cmap_of(image_axes(plots.plot_imgs(x, predictions=prob))[1]) == plots.PROB_CMAP
+    fig = plots.plot_probability(x[0], prob[0])
+    assert fig.axes[1].get_title() == "P(membrane)" and _cmap_of(fig.axes[1]) == plots.PROB_CMAP
+    fig = plots.plot_seams(prob[0], prob[0], prob[1], tile=16)
+    assert [_cmap_of(ax) for ax in image_axes(fig)] == [plots.PROB_CMAP] * 2 + [plots.VALUE_CMAP] * 2
+    # and nothing else: weights, mask values and differences never look like a probability
+    fig = plots.plot_weight_map(x[0], x[0] > 0.5, 1 + x[0])
+    assert plots.PROB_CMAP not in [_cmap_of(ax) for ax in image_axes(fig)]
+    fig = plots.plot_resampling({"nearest": x[0] > 0.5, "bilinear": x[0]})
+    assert plots.PROB_CMAP not in [_cmap_of(ax) for ax in image_axes(fig)]
+
+
+def test_a_saved_mask_is_not_drawn_as_a_probability():
+    x = images(1)
+    fig = plots.plot_imgs(x, predictions=(x > 0.5).astype(np.float32))
+    assert [ax.get_title() for ax in image_axes(fig)] == ["original", "predicted mask", "overlay"]
+    assert len(fig.axes) == 3 and _cmap_of(fig.axes[1]) == "gray"  # no P(membrane) colour bar
+
+
+def test_colour_maps_are_named_only_through_the_constants():
+    """No figure of the notebooks, the slides or the live view types a colour map for P(membrane) itself."""
+    from helpers import env
+
+    root = env.REPO_ROOT
+    paths = [*root.glob("helpers/**/*.py"), *root.glob("slides/*.py"), *root.glob("notebooks/*.ipynb")]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        if path.name == "plots.py" and path.parent.name == "helpers":
+            text = text.replace(f'PROB_CMAP, VALUE_CMAP = "{plots.PROB_CMAP}", "{plots.VALUE_CMAP}"', "")
+        for name in (plots.PROB_CMAP, plots.VALUE_CMAP):
+            assert f'"{name}"' not in text and f"'{name}'" not in text, f"{path.name} names {name}; use plots' constant"
+
+
+def test_overlay_colours_mean_one_thing_each():
+    colours = list(plots.OVERLAY_COLOURS.values())
+    assert len(set(colours)) == len(colours) == 5
+    assert set(colours) <= {_rgb(k) for k in range(1, 8)}  # from the one palette
+    truth = np.zeros((1, 4, 4, 1), np.float32); truth[0, 0] = 1
+    fig = plots.plot_imgs(np.zeros((1, 4, 4, 1)), masks=truth)
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["true membrane"]
+    np.testing.assert_allclose(image_axes(fig)[-1].images[0].get_array()[0, 0],
+                               plots.OVERLAY_ALPHA * np.array(plots.OVERLAY_COLOURS["truth"]))
+    fig = plots.plot_probability(np.zeros((4, 4)), np.ones((4, 4)))
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["predicted membrane"]

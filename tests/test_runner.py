@@ -107,3 +107,20 @@ def test_read_scores_ignores_old_runs(tmp_path):
         (tmp_path / name / "scores.json").write_text(json.dumps({"notebook": name}))
     os.utime(tmp_path / "old" / "scores.json", (1, 1))
     assert [run for run, _ in runner.read_scores(tmp_path, since=1000)] == ["new"]
+
+
+def test_kernels_shut_down_and_the_run_is_recorded(tmp_path, fake_data, monkeypatch):
+    """Each kernel is shut down when its notebook ends (a kernel left running warns "Parent appears to have
+    exited" when make run ends), and out/run.json holds the run for the record (issue 22)."""
+    made = []
+    kernel_manager = runner._kernel_manager
+    monkeypatch.setattr(runner, "_kernel_manager", lambda: made.append(kernel_manager()) or made[-1])
+    notebook = make_notebook(tmp_path / "tiny.ipynb", WRITE_SCORES)
+    assert runner.run_notebooks(tmp_path / "build", profile="cpu", notebooks=[notebook], echo=lambda line: None) == 0
+    assert len(made) == 1 and not made[0].is_alive()
+    run = json.loads((tmp_path / "build" / "run.json").read_text())
+    assert run["profile"] == "cpu" and run["machine"] and run["versions"]["python"] and run["date"]
+    tiny = run["notebooks"]["tiny"]
+    assert tiny["ok"] and tiny["minutes"] >= 0 and tiny["split"] == "holdout"
+    assert (tiny["iou_membrane"], tiny["v_info"], tiny["threshold"]) == (0.712, 0.877, 0.45)
+    assert "v_rand" not in tiny  # null in scores.json: not a score

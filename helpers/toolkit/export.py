@@ -31,7 +31,8 @@ import numpy as np
 
 from helpers import files
 from helpers.toolkit import formats
-from helpers.toolkit.weight_formats import INPUT_ID, OUTPUT_ID, WEIGHT_FORMATS, clean_copy, write_weights
+from helpers.toolkit.weight_formats import (INPUT_ID, OUTPUT_ID, WEIGHT_FORMATS, clean_copy, quiet_tensorflow,
+                                            write_weights)
 
 if TYPE_CHECKING:
     import keras
@@ -492,7 +493,7 @@ def check_package(path: str | os.PathLike, *, weight_format: str | None = None) 
     if weight_format is None and keras.backend.backend() != "tensorflow":
         weight_format = "keras_v3"
     # in a scratch working folder: the SavedModel adapter unpacks the bundle there
-    with tempfile.TemporaryDirectory(prefix="bioimageio-test-") as cwd, contextlib.chdir(cwd):
+    with tempfile.TemporaryDirectory(prefix="bioimageio-test-") as cwd, contextlib.chdir(cwd), quiet_tensorflow():
         summary = core.test_model(path, weight_format=weight_format)
     return {"status": summary.status, "details": [{"name": d.name, "status": d.status,
                                                    "errors": [e.msg for e in d.errors]} for d in summary.details]}

@@ -11,9 +11,13 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import datetime
+import importlib.metadata
 import json
 import math
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +29,7 @@ from helpers import env, files
 from helpers.toolkit import formats
 
 NOTEBOOK_DIR = env.REPO_ROOT / "notebooks"
-NOTEBOOKS = ("01_unet_introduction.ipynb", "02_unet_further_topics.ipynb")
+NOTEBOOKS = ("01_unet_introduction.ipynb", "02_unet_further_topics.ipynb", "03_after_the_workshop.ipynb")
 
 
 @dataclass
@@ -150,7 +154,9 @@ def execute_notebook(path: Path, out: Path, echo: Callable[[str], None] = print,
                             on_cell_execute=on_start, on_cell_executed=on_done)
     error = None
     try:
-        client.execute()
+        # cleanup_kc: shut the kernel down now. nbclient keeps a kernel it did not start itself alive (its
+        # memory too) until this process exits, when the kernel notices and warns "Parent appears to have exited".
+        client.execute(cleanup_kc=True)
     except Exception as failure:  # CellExecutionError, DeadKernelError, timeouts: report and go on
         where = f"cell {current['index'] + 1}/{total}" if current["index"] is not None else "start-up"
         name = getattr(failure, "ename", type(failure).__name__)
@@ -214,6 +220,49 @@ def summary(results: Sequence[NotebookResult], scores: Sequence[tuple[str, dict]
     return "\n".join(lines)
 
 
+SCORE_KEYS = ("split", "threshold", "iou_membrane", "dice_membrane", "pixel_error", "v_rand", "v_info")
+"""The scores of a notebook's ``scores.json`` that :func:`run_record` keeps."""
+
+
+def machine() -> str:
+    """This machine in a few words, without importing TensorFlow: CPU model and cores, and any NVIDIA GPU."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")]
+        cpu = models[0] if models else cpu
+    words = f"{cpu}, {os.cpu_count()} cores"
+    if shutil.which("nvidia-smi"):
+        found = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                               text=True, check=False).stdout.split("\n")
+        words += "".join(f"; GPU {name.strip()}" for name in found if name.strip())
+    return words
+
+
+def run_record(results: Sequence[NotebookResult], scores: Sequence[tuple[str, dict]], profile: str) -> dict:
+    """A run as ``benchmarks/RESULTS-notebooks.json`` keeps it: profile, machine, date, versions, and per
+    notebook its minutes and headline scores (from the ``scores.json`` that names it).
+
+    Examples
+    --------
+    >>> run_record([], [], "cpu")["profile"]                      # doctest: +SKIP
+    'cpu'
+    """
+    versions = {"python": platform.python_version()}
+    for package in ("keras", "tensorflow", "jax"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[package] = importlib.metadata.version(package)
+    by_notebook = {s.get("notebook") or run: s for run, s in scores}
+    notebooks = {}
+    for result in results:
+        found = by_notebook.get(result.name, {})
+        notebooks[result.name] = {"ok": result.ok, "minutes": round(result.seconds / 60, 2),
+                                  **{key: (round(found[key], 3) if isinstance(found[key], float) else found[key])
+                                     for key in SCORE_KEYS if found.get(key) is not None}}
+    return {"profile": profile, "machine": machine(), "date": datetime.date.today().isoformat(),
+            "versions": versions, "command": "python -m helpers run-notebooks", "notebooks": notebooks}
+
+
 def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
                   notebooks: Sequence[str | os.PathLike] | None = None,
                   data_dir: str | os.PathLike | None = None, echo: Callable[[str], None] | None = None,
@@ -230,7 +279,7 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     profile
         ``"full"``, ``"cpu"`` or ``"quick"``; ``None`` = :func:`helpers.env.profile`.
     notebooks
-        Notebook files to run instead of the workshop's two (which are skipped when absent).
+        Notebook files to run instead of the workshop's (:data:`NOTEBOOKS`; those absent are skipped).
     data_dir
         Local ISBI 2012 copy; ``None`` = ``UNET_DATA_DIR`` or the download cache.
     echo
@@ -243,7 +292,9 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     Returns
     -------
     int
-        0 when every notebook ran through, 1 otherwise (the failing cells are named).
+        0 when every notebook ran through, 1 otherwise (the failing cells are named). ``out/run.json``
+        holds the run as :func:`run_record` describes it (``python -m benchmarks.record NAME`` adds it
+        to ``benchmarks/RESULTS-notebooks.json``).
 
     Raises
     ------
@@ -278,7 +329,8 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
     path = os.pathsep.join(p for p in (str(env.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     variables = {"UNET_PROFILE": profile, "UNET_QUICK": "1" if profile == "quick" else "0",
                  "UNET_RUNS_DIR": str(runs), "UNET_DATA_DIR": str(Path(data_path).resolve()), "PYTHONPATH": path,
-                 "UNET_HEADLESS": "1"}  # live training views leave one final figure, not one per epoch
+                 "UNET_HEADLESS": "1",  # live training views leave one final figure, not one per epoch
+                 "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1")}  # no C++ INFO lines
     started = time.time()
     results = [] if results is None else results
     with environment(variables):
@@ -288,5 +340,7 @@ def run_notebooks(out: str | os.PathLike = "build", profile: str | None = None,
             if result.error:
                 echo(f"error: {result.error}; the executed notebook (with the error) is {result.ipynb}")
             results.append(result)
-    echo(summary(results, read_scores(runs, since=started - 1), profile, runs))
+    scores = read_scores(runs, since=started - 1)
+    echo(summary(results, scores, profile, runs))
+    formats.write_json(out / "run.json", run_record(results, scores, profile))
     return 0 if all(result.ok for result in results) else 1

@@ -14,6 +14,7 @@ PosixPath('package/weights.keras')
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import importlib.metadata
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,8 @@ from helpers import env
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["WEIGHT_FORMATS", "INPUT_ID", "OUTPUT_ID", "clean_copy", "write_weights", "write_saved_model"]
+__all__ = ["WEIGHT_FORMATS", "INPUT_ID", "OUTPUT_ID", "clean_copy", "write_weights", "write_saved_model",
+           "quiet_tensorflow"]
 
 #: The weight formats written (the TensorFlow ones where TensorFlow is installed), the first the original.
 WEIGHT_FORMATS = ("keras_v3", "tensorflow_saved_model_bundle", "keras_hdf5")
@@ -127,6 +129,30 @@ def write_weights(clean: keras.Model, folder: Path, weight_formats: Sequence[str
     return weights
 
 
+@contextlib.contextmanager
+def quiet_tensorflow() -> Iterator[None]:
+    """TensorFlow's Python logger at WARNING or above while the block runs, as it was after.
+
+    In Jupyter TensorFlow logs INFO to the cell's output ("INFO:tensorflow:Assets written to: ..."
+    for every SavedModel written or read); a learner needs none of it. Warnings still show.
+
+    Examples
+    --------
+    >>> with quiet_tensorflow():                                             # doctest: +SKIP
+    ...     archive.write_out("saved_model")
+    """
+    tf_logging = sys.modules.get("tensorflow.python.platform.tf_logging")
+    if tf_logging is not None:
+        tf_logging.get_logger()  # configures the logger (INFO in Jupyter) before the level is set here
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def write_saved_model(keras_file: str | os.PathLike, folder: str | os.PathLike, channels: int,
                       height: int | None = None, width: int | None = None) -> str:
     """Write the SavedModel in this process (Keras' TensorFlow backend); return TensorFlow's version.
@@ -155,7 +181,7 @@ def write_saved_model(keras_file: str | os.PathLike, folder: str | os.PathLike, 
 
     spec = tf.TensorSpec((None, height, width, channels), tf.float32, name=INPUT_ID)
     archive.add_endpoint("serve", serve, input_signature=[spec])
-    with warnings.catch_warnings():  # AutoGraph's (gast's) deprecation noise on Python 3.13, one per layer
+    with warnings.catch_warnings(), quiet_tensorflow():  # and AutoGraph's (gast's) noise on Python 3.13, per layer
         warnings.filterwarnings("ignore", message=r".*___pyct_anno", category=DeprecationWarning)
         archive.write_out(str(folder), verbose=False)
     return tf.__version__
