@@ -7,18 +7,22 @@
 #   make slides  build the offline slide deck into build/slides/
 #   make bench   benchmarks (writes a table; see benchmarks/RESULTS.md)
 #   make gpu-check   time and score everything on a GPU; writes benchmarks/RESULTS-gpu.md
-#   make test-all    the tests on all three CI stacks (pins, newest releases, pins on JAX)
+#   make test-all    the tests on all three CI stacks, as CI runs them (.ci/run)
 
 PYTHON ?= python3
 VENV   ?= .venv
-# The requirements to install: requirements.txt (Colab's pins), requirements-jax.txt (the pins plus
-# JAX) or requirements-latest.txt (the newest release of everything); one venv each (see test-all).
+# The requirements to install: requirements.txt (Colab's GPU/CPU runtime), requirements-jax.txt
+# (Colab's TPU runtime: Keras on JAX, no TensorFlow) or requirements-latest.txt (the newest release
+# of everything); one venv each (see test-all).
 REQS   ?= requirements.txt
+# Colab's Python (3.13) where this machine has it (on PATH or under pyenv), else python3.
+COLAB_PYTHON ?= $(or $(firstword $(foreach c,python3.13 $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13),\
+  $(shell $(c) -c 'import sys; assert sys.version_info[:2] == (3, 13); print("$(c)")' 2>/dev/null))),python3)
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install graphviz slides-deps run test test-all lab slides bench gpu-check gpu-carry clean
+.PHONY: install graphviz slides-deps run test test-all colab-python lab slides bench gpu-check gpu-carry clean
 
 install: $(STAMP)
 
@@ -29,6 +33,9 @@ $(STAMP): requirements.txt $(REQS) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# the export extra (bioimageio.core: `python -m helpers export` and its tests), resolved with the pins
 	$(PY) -m pip install --quiet --no-build-isolation -r $(REQS) -e '.[export]'
+	@# a stack without TensorFlow (requirements-jax.txt, as Colab's TPU runtime) must stay without it
+	@if ! grep -qi '^tensorflow' $(REQS) && $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("tensorflow") is None)'; then \
+	  echo "$(VENV) has TensorFlow, which $(REQS) does not list: remove $(VENV) and run again" >&2; exit 1; fi
 	@$(MAKE) --no-print-directory graphviz
 	@touch $(STAMP)
 
@@ -53,13 +60,15 @@ test: $(STAMP) slides-deps
 	  --nbval-cell-timeout=900 -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "FAILED: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-# The three stacks CI runs, each in its own cached venv: Colab's pins; the newest releases (upgraded
-# on every run, so Colab's next upgrade breaks here first); the pins on the JAX backend (TPU runtimes).
+# The three stacks CI runs (.ci/run), each in its own cached venv: Colab's GPU/CPU runtime (pins, on
+# Python 3.13 where there is one); the newest releases (upgraded on every run, so Colab's next upgrade
+# breaks here first); Colab's TPU runtime (Python 3.13, JAX, no TensorFlow). KERAS_BACKEND stays unset,
+# as on Colab: helpers chooses the backend.
 test-all:
-	$(MAKE) test
-	rm -f .venv-latest/.installed
-	$(MAKE) test VENV=.venv-latest REQS=requirements-latest.txt
-	KERAS_BACKEND=jax $(MAKE) test VENV=.venv-jax REQS=requirements-jax.txt
+	bash .ci/run
+
+colab-python:
+	@echo $(COLAB_PYTHON)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

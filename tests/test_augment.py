@@ -17,7 +17,7 @@ from skimage.data import binary_blobs
 from helpers import augment, augment_numpy, env
 from helpers.augment import DEFAULT_ARGS, NO_AUGMENTATION
 
-PIPELINES = [pytest.param("tf.data", marks=pytest.mark.skipif(not env.has_tensorflow(), reason="no TensorFlow")),
+PIPELINES = [pytest.param("tf.data", marks=pytest.mark.skipif(not env.has_tensorflow(), reason="the tf.data pipeline needs TensorFlow, which Colab's TPU runtime (CI's tpu stack) lacks")),
              "numpy"]
 
 
@@ -228,7 +228,7 @@ def test_auto_chooses_tf_data_only_where_tensorflow_is_installed(blobs, monkeypa
 
 def test_numpy_pipeline_matches_the_tf_transform(blobs):
     """The NumPy matrices and warp reproduce TensorFlow's projective transform of the same matrices."""
-    tf = pytest.importorskip("tensorflow")
+    tf = pytest.importorskip("tensorflow", reason="needs TensorFlow, which Colab's TPU runtime (CI's tpu stack) lacks")
     x, _ = blobs
     args = augment._parse_args(STRONG)
     matrices = augment_numpy.random_matrices(np.random.default_rng(1), N, SIZE, SIZE, args)

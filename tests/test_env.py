@@ -151,7 +151,7 @@ def test_check_versions_passes_here():
 
 
 def test_check_versions_old_tensorflow(monkeypatch):
-    tf = pytest.importorskip("tensorflow")
+    tf = pytest.importorskip("tensorflow", reason="needs TensorFlow, which Colab's TPU runtime (CI's tpu stack) lacks")
     monkeypatch.setattr(tf, "__version__", "2.15.0")
     with pytest.raises(RuntimeError, match=r"TensorFlow 2\.15\.0 is too old.*>= 2\.19.*make test.*Colab"):
         env.check_versions()

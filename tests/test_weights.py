@@ -71,7 +71,7 @@ def test_weight_maps_of_a_stack_and_bad_input():
 @pytest.mark.parametrize("pipeline", ["tf.data", "numpy"])
 def test_get_augmented_keeps_weights_on_their_pixels(pipeline):
     if pipeline == "tf.data":
-        pytest.importorskip("tensorflow")
+        pytest.importorskip("tensorflow", reason="needs TensorFlow, which Colab's TPU runtime (CI's tpu stack) lacks")
     rng = np.random.default_rng(0)
     x = rng.random((4, 48, 48, 1), dtype=np.float32)
     y = (rng.random((4, 48, 48, 1)) > 0.7).astype(np.float32)
