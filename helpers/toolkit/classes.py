@@ -469,30 +469,12 @@ def class_iou_np(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> np.nd
 
 
 def class_dice_np(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
-    """Dice of every class of one image (or of a stack, pooled), from class numbers.
-
-    Parameters
-    ----------
-    pred, truth : np.ndarray
-        Class numbers 0..K-1 of the same shape.
-    num_classes : int
-        K.
-
-    Returns
-    -------
-    np.ndarray
-        float64 ``(K,)``; NaN for a class in neither mask.
-
-    Raises
-    ------
-    ValueError
-        If the shapes differ or a class number is outside 0..K-1.
+    """Dice of every class, as :func:`class_iou_np` gives IoU (Dice = 2 IoU / (1 + IoU), NaN kept).
 
     Examples
     --------
     >>> class_dice_np(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), 3).round(3)
     array([1.   , 0.667, 0.667])
     """
-    both, total = _class_counts(pred, truth, num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2 * both / total, np.nan)
+    iou = class_iou_np(pred, truth, num_classes)
+    return 2 * iou / (1 + iou)
