@@ -36,14 +36,14 @@ WRITTEN_TARGET, KEPT_TARGET = 1.5e9, 1e9
 T4_MS_PER_STEP = 7 * 15.2
 #: Per plan, its runs: (name, optimizer, training steps, what the run writes).
 PLANS = {
-    "notebook 1 today: model.save twice": [
+    "notebook 1 before: model.save twice": [
         ("augmented", "adam", 20 * 100, "model.save"), ("no augmentation", "adam", 20 * 100, "model.save")],
-    "notebook 1 with train.save_model twice": [
+    "notebook 1 now: train.save_model twice": [
         ("augmented", "adam", 20 * 100, "save_model"), ("no augmentation", "adam", 20 * 100, "save_model")],
-    "notebook 2, every run resumable (today's cells)": [
+    "notebook 2 if every run kept its state to resume": [
         ("weighted_bce_jaccard", "adam", 1200, "resumable"), ("bce_jaccard", "adam", 1200, "resumable"),
         ("sgd", "sgd", 1200, "resumable")],
-    "notebook 2, comparisons with resume_state=False": [
+    "notebook 2 now: comparisons with resume_state=False": [
         ("weighted_bce_jaccard", "adam", 1200, "resumable"), ("bce_jaccard", "adam", 1200, "best only"),
         ("sgd", "sgd", 1200, "best only")],
     "notebook 2 before: best and last every epoch (12 epochs, upper bound)": [
