@@ -12,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import platform
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,17 +96,11 @@ def load_average() -> tuple[float, float, float]:
 def machine() -> dict[str, Any]:
     """CPU model, cores, GPU, load and library versions, for the results' header."""
     from helpers import env
+    from helpers.toolkit.runner import cpu_model
 
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     platform_name, names = env.devices()
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "gpu": ", ".join(names) if platform_name == "gpu" else "none",
         "load_average": load_average(),

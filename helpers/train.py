@@ -105,7 +105,9 @@ def compile_model(build_fn: Callable[[], keras.Model], *, loss: str | Callable,
 
 
 def _count(path: Path, size: int) -> None:
-    _WRITTEN[path.resolve()] = [n + add for n, add in zip(_WRITTEN.get(path.resolve(), [0, 0]), (1, size))]
+    """Count one more write of ``size`` bytes to ``path``."""
+    writes, written = _WRITTEN.get(path.resolve(), [0, 0])
+    _WRITTEN[path.resolve()] = [writes + 1, written + size]
 
 
 def _save(model: keras.Model, path: Path) -> Path:
@@ -153,9 +155,13 @@ class _Checkpoints(keras.callbacks.Callback):
         if not math.isnan(loss) and (self.lowest is None or loss < self.lowest):
             self.lowest, self.best = loss, self.model.get_weights()  # host copies: the GPU keeps training
         if self.clock() - self.saved_at >= self.seconds:
-            self.on_train_end()
+            self._write()
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        """Write what changed since the last write: the best weights, the full state, the new history rows."""
         if self.best is not None:
             save_model(self.model, self.run_dir / "best.keras", self.best)
             self.best = None

@@ -224,14 +224,18 @@ SCORE_KEYS = ("split", "threshold", "iou_membrane", "dice_membrane", "pixel_erro
 """The scores of a notebook's ``scores.json`` that :func:`run_record` keeps."""
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def machine() -> str:
     """This machine in a few words, without importing TensorFlow: CPU model and cores, and any NVIDIA GPU."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")]
-        cpu = models[0] if models else cpu
-    words = f"{cpu}, {os.cpu_count()} cores"
+    words = f"{cpu_model()}, {os.cpu_count()} cores"
     if shutil.which("nvidia-smi"):
         found = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
                                text=True, check=False).stdout.split("\n")
