@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TileInfo", "get_patches", "reconstruct_from_patches", "blend_window", "predict_tiled", "seam_error"]
+__all__ = ["TileInfo", "tile_starts", "get_patches", "reconstruct_from_patches", "blend_window", "predict_tiled",
+           "seam_error"]
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,14 @@ class TileInfo:
         return len(self.positions)
 
 
-def _starts(length: int, size: int, stride: int) -> list[int]:
-    """Start offsets on one axis: a tile of ``size`` every ``stride`` until ``length`` is done."""
+def tile_starts(length: int, size: int, stride: int) -> list[int]:
+    """Start offsets on one axis: a tile of ``size`` every ``stride`` until ``length`` is done (the tile grid).
+
+    Examples
+    --------
+    >>> tile_starts(300, 128, 96)
+    [0, 96, 192]
+    """
     return list(range(0, max(length - size, 0) + stride, stride))  # the last tile reaches the end
 
 
@@ -76,7 +83,7 @@ def get_patches(images: np.ndarray, size: int, stride: int | None = None) -> tup
         raise ValueError(f"need size >= 1 and 1 <= stride <= size, got size={size}, stride={stride}; "
                          "a stride larger than the tile would leave pixels that no tile covers")
     n, height, width, _ = batch.shape
-    ys, xs = _starts(height, size, stride), _starts(width, size, stride)
+    ys, xs = tile_starts(height, size, stride), tile_starts(width, size, stride)
     padded_h, padded_w = ys[-1] + size, xs[-1] + size
     padded = np.pad(batch, ((0, 0), (0, padded_h - height), (0, padded_w - width), (0, 0)), mode="reflect")
     positions = tuple((y, x) for y in ys for x in xs)
@@ -227,7 +234,7 @@ def seam_error(prediction: np.ndarray, reference: np.ndarray, tile: int, overlap
 
     def edge_mask(length: int) -> np.ndarray:
         mask = np.zeros(length, bool)
-        for start in _starts(length, tile, tile - overlap):
+        for start in tile_starts(length, tile, tile - overlap):
             for edge in (start, start + tile):  # first pixel of a tile / first pixel after it
                 if 0 < edge < length:
                     mask[max(edge - width, 0) : edge + width] = True

@@ -21,11 +21,15 @@ instances, scoring, classes
 export, weight_formats
     Packaging a trained model for the BioImage Model Zoo (Fiji/deepImageJ, ilastik, napari),
     its README from the template ``export_readme.md``.
+stacks, volumes
+    Volumes: TIFF stacks, Zarr and OME-Zarr read lazily as dask arrays, segmented chunk by chunk
+    on Dask (locally or on a ``dask.distributed`` cluster) into OME-Zarr, resumable.
 runner
     Executing the workshop notebooks headless.
 
 Extra dependencies
 ------------------
-``export`` needs ``bioimageio.core`` (which brings ``bioimageio.spec``);
-everything else uses the workshop's own requirements.
+``export`` needs ``bioimageio.core`` (which brings ``bioimageio.spec``); ``volumes`` needs
+``dask[array]``, ``distributed`` and ``zarr`` (the extras of the same names in ``pyproject.toml``;
+all are in the requirements files). Everything else uses the workshop's own requirements.
 """

@@ -412,7 +412,7 @@ def _instance_mode(mode: str, channels: int, class_names: list[str] | None, conf
     return mode
 
 
-def _instances_of(prob: np.ndarray, mode: str, threshold: float, min_size: int) -> np.ndarray:
+def instances_of(prob: np.ndarray, mode: str, threshold: float, min_size: int) -> np.ndarray:
     """Instance labels of one image from its probabilities, (H, W) for one channel or (H, W, K)."""
     from helpers.evaluate import predicted_segments
     from helpers.toolkit import instances
@@ -551,7 +551,7 @@ def predict_folder(model_path: str | os.PathLike, source: str | os.PathLike, out
         if probabilities:
             _write_probabilities(folder / f"{path.stem}_prob.tif", prob)
         if run.mode is not None:
-            labels = _instances_of(prob, run.mode, run.threshold, min_size)
+            labels = instances_of(prob, run.mode, run.threshold, min_size)
             formats.write_labels(folder / f"{path.stem}_instances.tif", labels)
         return [masks(folder / f"{path.stem}.png", mask)]
 
