@@ -117,7 +117,17 @@ def read_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarr
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, not {channels!r}")
     image = to_float(_read_raw(path, palette_indices=False))
-    image = image[..., None] if image.ndim == 2 else image
+    return to_channels(image[..., None] if image.ndim == 2 else image, channels)
+
+
+def to_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
+    """A float ``(H, W, C)`` image with ``channels`` channels: 1 converts RGB to gray (luminance), 3 repeats gray.
+
+    Examples
+    --------
+    >>> to_channels(np.zeros((2, 2, 1), np.float32), 3).shape
+    (2, 2, 3)
+    """
     if channels == 1 and image.shape[-1] == 3:
         from skimage.color import rgb2gray  # luminance, ITU-R BT.709 weights
         image = rgb2gray(image).astype(np.float32)[..., None]

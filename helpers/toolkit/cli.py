@@ -18,6 +18,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from helpers.toolkit import workflow
 from helpers.toolkit.workflow import BORDER_OBJECTS, DEFAULT_LAYERS, DEFAULT_LEARNING_RATE, DEFAULT_TILE, LOSSES
@@ -43,6 +44,16 @@ examples:
   python -m helpers train --images nuclei/images --masks nuclei/labels --out runs/nuclei --instances-to-classes
   python -m helpers predict --model runs/nuclei/model.keras --input new/ --output new_out/ --instances
   python -m helpers evaluate --pred new_out/ --truth new_labels/ --instances
+  # volumes: train on a pair of stacks (slice i of the masks labels slice i of the images, the ISBI layout)
+  python -m helpers train --images em/train-volume.tif --masks em/train-labels.tif --out runs/em --invert-masks
+  # segment a TIFF stack (or Zarr, OME-Zarr) chunk by chunk into OME-Zarr; if it stops, the same command resumes
+  python -m helpers predict --model runs/em/model.keras --input em/test-volume.tif --output em/test.zarr \\
+      --probabilities
+  # the same on a dask.distributed cluster (never replaces a finished output without --overwrite)
+  python -m helpers predict --model runs/em/model.keras --input big.zarr --output big_pred.zarr \\
+      --scheduler tcp://scheduler-host:8786
+  # score a predicted volume against a stack of true masks, slice by slice
+  python -m helpers evaluate --pred em/test.zarr --truth em/test-labels.tif --isbi --config runs/em/config.json
   # package the model for Fiji/deepImageJ, ilastik and napari (BioImage Model Zoo format), and test it
   python -m helpers export --model runs/own/model.keras --out own_model.zip --authors "Ada Lovelace" --check
   # run both workshop notebooks headless into build/ (what `make run` does)
@@ -64,15 +75,50 @@ def cmd_train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, batch_size=args.batch_size, learning_rate=args.learning_rate,
         channels=None if args.channels == "auto" else int(args.channels), invert_masks=args.invert_masks,
         border_objects=args.border_objects, classes=args.classes, instances_to_classes=args.instances_to_classes,
-        seed=args.seed, resume=args.resume, verbose=args.verbose)
+        seed=args.seed, resume=args.resume, verbose=args.verbose, axes=args.axes)
     return 0
 
 
+#: predict's options for volumes only (argparse dests), refused for images and folders.
+VOLUME_OPTIONS = ("axes", "chunk", "slices_per_chunk", "scheduler", "overwrite")
+
+
+def _is_volume_run(args: argparse.Namespace) -> bool:
+    """Whether ``predict`` segments a volume: the input is one (or a ``.zarr`` path), or a TIFF into ``.zarr``."""
+    from helpers.toolkit.folders import is_stack
+
+    source = Path(args.input)
+    if is_stack(source):
+        return True
+    if not str(args.output).rstrip("/\\").lower().endswith(".zarr"):
+        return False
+    if source.suffix.lower() in (".tif", ".tiff") and source.is_file():
+        return True  # a 2-D TIFF: a volume of one slice
+    if not source.exists():
+        raise FileNotFoundError(f"source={str(source)!r}: no such file or folder; check the path")
+    raise ValueError(f"output={args.output!r} is a Zarr volume, but source={str(source)!r} is not a volume (a TIFF "
+                     f"stack, Zarr or OME-Zarr); write the masks of images to a folder (an output not ending in .zarr)")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    """``predict``: :func:`helpers.toolkit.workflow.predict_folder` with the command line's arguments."""
-    workflow.predict_folder(args.model, args.input, args.output, threshold=args.threshold, tile=args.tile,
-                            overlap=args.overlap, probabilities=args.probabilities, instances=args.instances,
-                            min_size=args.min_size)
+    """``predict``: :func:`helpers.toolkit.volumes.predict_volume` for a volume, else
+    :func:`helpers.toolkit.workflow.predict_folder`, with the command line's arguments."""
+    common = {"threshold": args.threshold, "tile": args.tile, "overlap": args.overlap,
+              "probabilities": args.probabilities, "instances": args.instances, "min_size": args.min_size}
+    if _is_volume_run(args):
+        from helpers.toolkit import volumes  # needs dask and zarr: imported only for volumes
+
+        volumes.predict_volume(args.model, args.input, args.output, **common, axes=args.axes, chunk=args.chunk,
+                               slices_per_chunk=args.slices_per_chunk or 1, scheduler=args.scheduler,
+                               overwrite=args.overwrite)
+        return 0
+    given = [name for name in VOLUME_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join('--' + name.replace('_', '-') for name in given)} appl"
+                         f"{'ies' if len(given) == 1 else 'y'} to volumes only (TIFF stacks, Zarr), but --input "
+                         f"{args.input} is an image or a folder of images; leave {'it' if len(given) == 1 else 'them'} "
+                         f"out")
+    workflow.predict_folder(args.model, args.input, args.output, **common)
     return 0
 
 
@@ -80,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: :func:`helpers.toolkit.workflow.evaluate_folders` with the command line's arguments."""
     workflow.evaluate_folders(args.pred, args.truth, json_path=args.json, isbi=args.isbi,
                               isbi_thresholds=_thresholds(args.isbi_thresholds), config=args.config,
-                              classes=args.classes, instances=args.instances)
+                              classes=args.classes, instances=args.instances, axes=args.axes)
     return 0
 
 
@@ -136,9 +182,11 @@ def _add_train(commands) -> None:
                                             "validation, train, choose the threshold on the validation images "
                                             "and write OUT/model.keras, history.csv, config.json, metrics.json.")
     add = train.add_argument
-    add("--images", required=True, help="folder of images (PNG/TIFF/JPEG, 8/16-bit, gray/RGB)")
+    add("--images", required=True, help="folder of images (PNG/TIFF/JPEG, 8/16-bit, gray/RGB), or a stack: a "
+                                        "multi-page TIFF, Zarr or OME-Zarr (z, y, x[, c])")
     add("--masks", required=True, help="folder of masks named like the images: {0,1}/{0,255}, or the class "
-                                       "numbers 0..K-1 (gray or palette PNG)")
+                                       "numbers 0..K-1 (gray or palette PNG); or, with a stack of images, a stack "
+                                       "of masks (slice i labels slice i, e.g. the ISBI train-labels.tif)")
     add("--out", required=True, help="run folder for the model, history and scores")
     add("--epochs", type=int, default=20, help="total epochs (including earlier ones on --resume)")
     add("--steps", type=int, default=50, help="batches per epoch")
@@ -168,19 +216,27 @@ def _add_train(commands) -> None:
              "background, interior, boundary, which separate touching objects")
     add("--seed", type=int, default=42, help="seed for the split, weights and augmentation")
     add("--resume", action="store_true", help="continue from OUT/last.keras")
+    add("--axes", default=None, help="stacks only: the images' axes where the file does not say them, e.g. zyx or "
+                                     "zyxc (the masks' are the same without c)")
     add("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity")
     train.set_defaults(run=cmd_train, flags={})
 
 
 def _add_predict(commands) -> None:
-    predict = commands.add_parser("predict", help="segment images with a trained model",
+    predict = commands.add_parser("predict", help="segment images or volumes with a trained model",
                                   description="Write OUTPUT/<name>.png ({0,255}, or a palette PNG of the class "
                                               "numbers for K classes; the input's size) for every input image, "
-                                              "predicted with overlapping, blended tiles.")
+                                              "predicted with overlapping, blended tiles. A volume (multi-page "
+                                              "TIFF, Zarr, OME-Zarr, or a tiled image too large to read whole) is "
+                                              "segmented chunk by chunk on Dask into OUTPUT.zarr (OME-Zarr images "
+                                              "mask, probabilities, instances) or a small OUTPUT.tif stack; equal "
+                                              "to the in-memory prediction, and a stopped run resumes when run "
+                                              "again with the same command.")
     add = predict.add_argument
     add("--model", required=True, help="RUN_DIR/model.keras (config.json next to it is used)")
-    add("--input", required=True, help="an image file or a folder of images")
-    add("--output", required=True, help="folder for the masks (not the input folder)")
+    add("--input", required=True, help="an image file, a folder of images, or a volume (multi-page TIFF, .zarr)")
+    add("--output", required=True, help="folder for the masks (not the input folder); for a volume OUT.zarr "
+                                        "(OME-Zarr) or OUT.tif (a TIFF stack, up to 2 GB)")
     add("--threshold", type=float, default=None,
         help="foreground where probability > threshold (default: config.json, else 0.5)")
     add("--tile", type=int, default=None, help=f"tile size (default: config.json, else {DEFAULT_TILE})")
@@ -194,19 +250,34 @@ def _add_predict(commands) -> None:
              "else 'objects'")
     add("--min-size", type=int, default=10, help="with --instances: objects smaller than this many pixels are "
                                                  "dropped")
+    add("--axes", default=None, help="volumes only: the input's axes in its own order where the file does not say "
+                                     "them (OME metadata does), e.g. zyx, zyxc, czyx")
+    add("--chunk", type=int, default=None, metavar="PIXELS",
+        help="volumes only: pixels per chunk along y and x, at least the tile (default: whole slices up to 4096)")
+    add("--slices-per-chunk", type=int, default=None, metavar="N", help="volumes only: slices per chunk (default 1)")
+    add("--scheduler", default=None, metavar="ADDRESS",
+        help="volumes only: a dask.distributed scheduler, e.g. tcp://host:8786 (default: Dask's scheduler-address "
+             "setting / DASK_SCHEDULER_ADDRESS, else local threads)")
+    add("--overwrite", action="store_true",
+        help="volumes only: replace a finished output (an unfinished one is resumed without it)")
     predict.set_defaults(run=cmd_predict, flags={"model_path": "--model", "path": "--model", "source": "--input",
                                                  "output_dir": "--output", "channels": "--channels",
-                                                 "instances_to_classes": "--instances-to-classes"})
+                                                 "instances_to_classes": "--instances-to-classes",
+                                                 "volume": "--input"})
 
 
 def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score predicted masks against true masks",
-                                   description="Pair masks by file name and print per-image and mean IoU, Dice "
-                                               "and pixel error of the foreground (non-zero value), of every "
-                                               "class for masks of class numbers, or instance matching.")
+                                   description="Pair masks by file name (or two volumes slice by slice) and print "
+                                               "per-image and mean IoU, Dice and pixel error of the foreground "
+                                               "(non-zero value), of every class for masks of class numbers, or "
+                                               "instance matching.")
     add = evaluate.add_argument
-    add("--pred", required=True, help="folder of predicted masks ({0,255}, {0,1} or class numbers)")
-    add("--truth", required=True, help="folder of true masks with the same file names")
+    add("--pred", required=True, help="folder of predicted masks ({0,255}, {0,1} or class numbers), or a volume: "
+                                      "predict's OUT.zarr or OUT.tif, a TIFF stack, Zarr or OME-Zarr")
+    add("--truth", required=True, help="folder of true masks with the same file names, or a volume of as many "
+                                       "slices as --pred (scored slice by slice: z0000, z0001, ...)")
+    add("--axes", default=None, help="volumes only: their axes where the files do not say them, e.g. zyx")
     add("--classes", default=None, metavar="NAME,NAME,...",
         help="names of the classes 0..K-1 for the per-class columns (default: class 0, ...)")
     add("--instances", action="store_true",
@@ -322,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, PermissionError, RuntimeError, ImportError) as error:
         message = _in_flags(_one_line(error), _flags(parser, args.command, args.flags))
+        message = re.sub(r" \(command line: [^)]*\)", "", message)  # the library's hint, said already as flags
         print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

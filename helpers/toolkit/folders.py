@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.files import list_images, read_image, read_mask
-from helpers.toolkit.formats import is_binary_encoding, pair_by_name, read_labels, shown_values
+from helpers.files import list_images, read_image, read_mask, to_channels, to_float
+from helpers.toolkit.formats import as_labels, is_binary_encoding, pair_by_name, read_labels, shown_values
 
 #: How to fix images without a mask of the same name (the end of the error message).
 PAIR_FIX = "Give each image a mask with the same file name (stem)."
@@ -216,13 +216,16 @@ def looks_like_instances(masks: Sequence[np.ndarray]) -> bool:
 
 def load_folder(images_dir: str | os.PathLike, masks_dir: str | os.PathLike | None = None,
                 channels: int | None = None, invert_masks: bool = False,
-                classes: str | int | Sequence[str] | None = None, instances_to_classes: bool = False) -> ImageSet:
+                classes: str | int | Sequence[str] | None = None, instances_to_classes: bool = False,
+                axes: str | None = None) -> ImageSet:
     """Read a folder of images (PNG, TIFF, JPEG; any size) and optionally the masks with the same file stems.
 
     Parameters
     ----------
     images_dir, masks_dir
         The folders; masks are {0, 1}, {0, 255} or palette images, or class numbers 0..K-1 with ``classes``.
+        Or a pair of stacks (TIFF stacks, Zarr or OME-Zarr, :func:`read_stacks`): slice i of the masks
+        labels slice i of the images; the slices are named ``z0000``, ``z0001``, ...
     channels
         ``None`` keeps the images' own channel count (all must agree); 1 or 3 converts.
     invert_masks
@@ -232,6 +235,8 @@ def load_folder(images_dir: str | os.PathLike, masks_dir: str | os.PathLike | No
         K names (or K): masks of K classes.
     instances_to_classes
         The masks are instance labels: convert them to background / interior / boundary.
+    axes
+        For stacks: the images' axes where their files do not say them (e.g. ``"zyx"``, ``"zyxc"``).
 
     Returns
     -------
@@ -251,21 +256,17 @@ def load_folder(images_dir: str | os.PathLike, masks_dir: str | os.PathLike | No
     >>> load_folder("tissue/images", "tissue/masks", classes="auto").class_names   # doctest: +SKIP
     ['class 0', 'class 1', 'class 2', 'class 3']
     """
-    images_dir = Path(images_dir)
-    if masks_dir is None:
-        image_paths, mask_paths = list(list_images(images_dir).values()), []
+    images_dir, labels = Path(images_dir), classes is not None or instances_to_classes
+    if is_stack(images_dir) or (masks_dir is not None and is_stack(masks_dir)):
+        images, raw, image_paths, mask_paths = read_stacks(images_dir, masks_dir, channels, labels, axes)
     else:
-        pairs = pair_by_name(images_dir, masks_dir, fix=PAIR_FIX).values()
-        image_paths, mask_paths = [p for p, _ in pairs], [m for _, m in pairs]
-    images = [read_image(path, channels) for path in image_paths]
+        images, raw, image_paths, mask_paths = _read_files(images_dir, masks_dir, channels, labels)
     counts = {image.shape[-1] for image in images}
     if len(counts) > 1:
         raise ValueError(f"{images_dir} mixes gray and RGB images. Pass channels=1 (convert all to gray) "
                          f"or channels=3 (convert all to RGB).")
     masks, class_names = None, None
     if mask_paths:
-        raw = [read_mask(path) if classes is None and not instances_to_classes else read_labels(path)
-               for path in mask_paths]
         for image, image_path, mask, mask_path in zip(images, image_paths, raw, mask_paths):
             if mask.shape != image.shape[:2]:
                 raise ValueError(f"Size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]} but "
@@ -281,6 +282,88 @@ def load_folder(images_dir: str | os.PathLike, masks_dir: str | os.PathLike | No
         binary = class_names is None or len(class_names) == 2
         masks = [((1 - mask) if invert_masks and binary else mask).astype(np.uint8)[..., None] for mask in raw]
     return ImageSet(images, masks, [p.stem for p in image_paths], image_paths, mask_paths, class_names)
+
+
+def _read_files(images_dir: Path, masks_dir: str | os.PathLike | None, channels: int | None, labels: bool
+                ) -> tuple[list[np.ndarray], list[np.ndarray], list[Path], list[Path]]:
+    """Images, masks (labels as stored, or binary {0, 1}) and their paths of a folder pair (by file name)."""
+    if masks_dir is None:
+        image_paths, mask_paths = list(list_images(images_dir).values()), []
+    else:
+        pairs = pair_by_name(images_dir, masks_dir, fix=PAIR_FIX).values()
+        image_paths, mask_paths = [p for p, _ in pairs], [m for _, m in pairs]
+    images = [read_image(path, channels) for path in image_paths]
+    raw = [read_labels(path) if labels else read_mask(path) for path in mask_paths]
+    return images, raw, image_paths, mask_paths
+
+
+def is_stack(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a stack (TIFF stack, Zarr or OME-Zarr, also a missing ``.zarr``), not a folder of images.
+
+    Examples
+    --------
+    >>> is_stack("data/own/images")                          # doctest: +SKIP
+    False
+    """
+    from helpers.toolkit.stacks import is_volume
+
+    return Path(path).suffix.lower() == ".zarr" or is_volume(path)
+
+
+def read_stacks(images: str | os.PathLike, masks: str | os.PathLike | None, channels: int | None = None,
+                labels: bool = True, axes: str | None = None
+                ) -> tuple[list[np.ndarray], list[np.ndarray], list[Path], list[Path]]:
+    """Read a stack of images and one of masks slice by slice (slice i of the masks labels slice i of the images).
+
+    Parameters
+    ----------
+    images, masks
+        TIFF stacks, Zarr arrays or OME-Zarr images (:func:`helpers.toolkit.stacks.open_volume`).
+    channels
+        ``None`` keeps the images' channels; 1 or 3 converts (as :func:`helpers.files.read_image`).
+    labels
+        Masks as stored (:func:`helpers.toolkit.formats.as_labels`); else binary ({0, 1} or {0, 255}) as {0, 1}.
+    axes
+        The images' axes where the file does not say them; the masks take the same without ``c``.
+
+    Returns
+    -------
+    images, masks, image_paths, mask_paths
+        float32 ``(H, W, C)`` images in [0, 1], int masks ``(H, W)``, and ``STACK/z0000``-style names.
+
+    Raises
+    ------
+    ValueError
+        A stack paired with a folder, different slice counts (both named), masks that are not binary without
+        ``labels``, or the errors of :func:`helpers.toolkit.stacks.open_volume`.
+
+    Examples
+    --------
+    >>> images, masks, _, _ = read_stacks("train-volume.tif", "train-labels.tif")   # doctest: +SKIP
+    """
+    from helpers.toolkit.stacks import open_volume
+
+    if masks is not None and not (is_stack(images) and is_stack(masks)):
+        raise ValueError(f"images={str(images)!r} and masks={str(masks)!r}: give both as stacks (slice i of the masks "
+                         f"labels slice i of the images) or both as folders of files with the same names")
+    volume = open_volume(images, axes)
+    mask_volume = None if masks is None else open_volume(masks, axes.replace("c", "") if axes else None)
+    if mask_volume is not None and mask_volume.data.shape[0] != volume.data.shape[0]:
+        raise ValueError(f"images={str(images)!r} has {volume.data.shape[0]} slices but masks={str(masks)!r} has "
+                         f"{mask_volume.data.shape[0]}; give one mask slice per image slice, in the same order")
+    read = [(volume.path / name, to_channels(to_float(image), channels)) for name, image in volume.slices()]
+    raw = [] if mask_volume is None else [(mask_volume.path / name, _slice_mask(mask, mask_volume.path / name, labels))
+                                          for name, mask in mask_volume.slices()]
+    return [i for _, i in read], [m for _, m in raw], [p for p, _ in read], [p for p, _ in raw]
+
+
+def _slice_mask(mask: np.ndarray, name: Path, labels: bool) -> np.ndarray:
+    """One ``(y, x, c)`` slice of a mask stack as labels (int32) or, without ``labels``, as a binary {0, 1} mask."""
+    found = as_labels(mask, name)
+    if not labels and not is_binary_encoding(found):
+        raise ValueError(f"Mask {name} has values {{{shown_values(np.unique(found))}}}; expected two classes as "
+                         "{0, 1} or {0, 255}. K-class masks: load_folder(classes='auto').")
+    return found if labels else (found > 0).astype(np.uint8)
 
 
 def _as_classes(raw: list[np.ndarray], paths: list[Path], classes: str | int | Sequence[str]

@@ -113,10 +113,32 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     >>> read_labels("my_labels/cells_01.tif").dtype               # doctest: +SKIP
     dtype('int32')
     """
-    labels = read_raw(path)
+    return as_labels(read_raw(path), path)
+
+
+def as_labels(labels: np.ndarray, name: str | os.PathLike) -> np.ndarray:
+    """Check stored values as integer labels (as :func:`read_labels` does for a file) and return int32 ``(H, W)``.
+
+    Parameters
+    ----------
+    labels
+        ``(H, W)`` or ``(H, W, C)`` values as stored (C equal channels are one).
+    name
+        What the message names: the file, or a stack's slice (e.g. ``masks.tif[z0003]``).
+
+    Raises
+    ------
+    ValueError
+        Differing colour channels, negative, fractional or too large values.
+
+    Examples
+    --------
+    >>> as_labels(np.array([[0, 2]], np.uint8), "a.png").dtype
+    dtype('int32')
+    """
     if labels.ndim == 3:
         if not all(np.array_equal(labels[..., 0], labels[..., c]) for c in range(1, labels.shape[-1])):
-            raise ValueError(f"{path} is a colour image with differing channels; labels must be one number per "
+            raise ValueError(f"{name} is a colour image with differing channels; labels must be one number per "
                              f"pixel. Save it as a single-channel image: a palette PNG (its indices are the "
                              f"labels, its colours only for viewing) or a gray 8/16-bit PNG or TIFF.")
         labels = labels[..., 0]
@@ -124,10 +146,10 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
         labels = labels.astype(np.uint8)
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
-            raise ValueError(f"{path} holds fractional values (e.g. probabilities); labels must be whole numbers. "
+            raise ValueError(f"{name} holds fractional values (e.g. probabilities); labels must be whole numbers. "
                              f"Save class numbers or object labels as an integer PNG or TIFF.")
     if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int32).max):
-        raise ValueError(f"{path} holds values from {labels.min()} to {labels.max()}; labels must lie between 0 "
+        raise ValueError(f"{name} holds values from {labels.min()} to {labels.max()}; labels must lie between 0 "
                          f"and {np.iinfo(np.int32).max}. Renumber them (0 = background).")
     return labels.astype(np.int32)
 

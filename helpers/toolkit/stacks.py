@@ -282,8 +282,8 @@ class Layer:
 
 
 def _describe(path: Path, settings: dict) -> str:
-    state = "finished" if settings.get("complete") else "unfinished"
-    return f"{path} holds an {state} prediction"
+    state = "a finished" if settings.get("complete") else "an unfinished"
+    return f"{path} holds {state} prediction"
 
 
 def _check_existing(path: Path, settings: dict, overwrite: bool) -> bool:

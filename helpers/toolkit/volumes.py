@@ -319,7 +319,8 @@ def _write_tiffs(store: Path, output: Path, layers: list[stacks.Layer]) -> list[
     written = []
     for layer in layers:
         with files.atomic_path(names[layer.name]) as tmp:
-            tifffile.imwrite(tmp, root[f"{layer.name}/0"][...], photometric="minisblack")
+            tifffile.imwrite(tmp, root[f"{layer.name}/0"][...], photometric="minisblack",
+                             metadata={"axes": "CZYX" if layer.channels else "ZYX"})  # read back without --axes
         written.append(names[layer.name])
     shutil.rmtree(store)
     return written

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -216,7 +216,7 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
                  learning_rate: float = DEFAULT_LEARNING_RATE, channels: int | None = None,
                  invert_masks: bool = False, border_objects: str = "auto",
                  classes: str | Sequence[str] | None = None, instances_to_classes: bool = False,
-                 seed: int = 42, resume: bool = False, verbose: int = 2,
+                 seed: int = 42, resume: bool = False, verbose: int = 2, axes: str | None = None,
                  echo: Callable[[str], None] = _print) -> dict:
     """Train a U-Net on a folder of images and masks and write a run folder (``train``).
 
@@ -224,7 +224,8 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
     ----------
     images, masks
         Folders of images and of masks with the same file names
-        (:func:`helpers.toolkit.folders.load_folder`): binary, K class numbers, or instance labels.
+        (:func:`helpers.toolkit.folders.load_folder`): binary, K class numbers, or instance labels; or
+        a pair of stacks (TIFF, Zarr, OME-Zarr), slice i of the masks for slice i of the images.
     out
         Run folder: ``model.keras``, ``history.csv``, ``config.json``, ``metrics.json``.
     epochs, steps, batch_size, learning_rate, seed, verbose
@@ -244,6 +245,8 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
         instance labels, trained as background / interior / boundary.
     resume
         Continue from ``out/last.keras`` up to ``epochs``.
+    axes
+        With stacks: the images' axes where their files do not say them (e.g. ``"zyx"``).
     echo
         Receives the progress lines.
 
@@ -279,8 +282,8 @@ def train_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str |
         raise FileNotFoundError(f"Cannot resume: {out / 'last.keras'} does not exist. Train without resume=True "
                                 f"first, or check out={str(out)!r}.")
     names = _classes_option(classes)
-    data = load_folder(images, masks, channels=channels, invert_masks=invert_masks,
-                       classes="auto" if names is None else names, instances_to_classes=instances_to_classes)
+    data = load_folder(images, masks, channels, invert_masks, "auto" if names is None else names,
+                       instances_to_classes, axes)
     loss, loss_function, train_metrics = _loss_and_metrics(loss, data, masks)
     split = _Split(data, *split_by_image(len(data), val_fraction, seed))
     x_train, y_train = (_tiles(split.pick(part, "train"), tile) for part in (data.images, data.masks))
@@ -591,35 +594,86 @@ def _predicted_files(pred_dir: Path) -> tuple[dict[str, Path], dict[str, Path], 
     return preds, probabilities, labels
 
 
-def _read_pairs(pairs: dict[str, tuple[Path, Path]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Read every (prediction, truth) pair with :func:`helpers.toolkit.formats.read_labels`; sizes must agree."""
-    preds, truths = [], []
-    for name in _progress(list(pairs), "reading"):
-        pred_path, truth_path = pairs[name]
-        pred, truth = formats.read_labels(pred_path), formats.read_labels(truth_path)
-        if pred.shape != truth.shape:
-            raise ValueError(f"Size mismatch: prediction {pred_path} is {pred.shape[0]}x{pred.shape[1]} "
-                             f"but truth {truth_path} is {truth.shape[0]}x{truth.shape[1]}.")
-        preds.append(pred)
-        truths.append(truth)
-    return preds, truths
+#: One item evaluate scores: its name, the predicted and true labels (int32 (H, W)), the probabilities or None.
+_Item = tuple[str, np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
-def _class_scores(pairs: dict, preds: list, truths: list, names: list[str] | None, num_classes: int,
-                  isbi: bool, truth_dir: Path) -> tuple[pd.DataFrame, dict]:
+@dataclass
+class _Scored:
+    """What evaluate scores: (name, prediction, truth, probabilities) items, read one at a time on each pass.
+
+    From two folders (files paired by name) or two volumes (slice by slice, named ``z0000``, ...); ``labels``
+    names each item's prediction and truth in messages (a file, or ``STACK/z0000``).
+    """
+
+    pred: Path
+    truth: Path
+    labels: Callable[[str], tuple[Path, Path]]
+    read: Callable[[bool], Iterator[_Item]]
+
+    def items(self, with_probabilities: bool = False) -> Iterator[_Item]:
+        """Yield ``(name, pred, truth, prob)``: int32 ``(H, W)`` labels of the same size, ``prob`` (or None)."""
+        for name, pred, truth, prob in self.read(with_probabilities):
+            if pred.shape != truth.shape:
+                pred_path, truth_path = self.labels(name)
+                raise ValueError(f"Size mismatch: prediction {pred_path} is {pred.shape[0]}x{pred.shape[1]} "
+                                 f"but truth {truth_path} is {truth.shape[0]}x{truth.shape[1]}.")
+            yield name, pred, truth, prob
+
+
+def _folder_scored(pred_dir: Path, truth_dir: Path, instances: bool, axes: str | None = None) -> _Scored:
+    """Files of two folders paired by name: masks (or ``<name>_instances.tif``) and ``<name>_prob.tif``."""
+    preds, probabilities, labels = _predicted_files(pred_dir)
+    fix = "Evaluate matching folders (files are paired by name)."
+    if instances and not labels:
+        raise ValueError(f"No instance labels in {pred_dir}: instances=True scores <name>_instances.tif files. "
+                         f"Run predict with instances=True, or name your own label images <name>_instances.tif.")
+    pairs = formats.pair_by_name(labels if instances else preds, truth_dir, fix=fix)
+
+    def read(with_probabilities: bool):
+        for name, (pred_path, truth_path) in pairs.items():
+            prob = probabilities.get(name) if with_probabilities else None
+            yield (name, formats.read_labels(pred_path), formats.read_labels(truth_path),
+                   None if prob is None else files.read_image(prob)[..., 0])
+
+    return _Scored(pred_dir, truth_dir, pairs.__getitem__, read)
+
+
+def _mask_values(scored: _Scored) -> dict[Path, np.ndarray]:
+    """``path -> distinct values`` of every truth and prediction (a first pass, for :func:`infer_classes`)."""
+    values = {}
+    for name, pred, truth, _ in _progress(scored.items(), "reading"):
+        pred_path, truth_path = scored.labels(name)
+        values[truth_path], values[pred_path] = np.unique(truth), np.unique(pred)
+    return values
+
+
+def _stacked(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Tables of one image each (and their ``"mean"`` rows) as one table with the ``"mean"`` of all images."""
+    import pandas as pd
+
+    table = pd.concat([part.drop(index="mean") for part in tables])
+    table.loc["mean"] = table.mean()
+    return table
+
+
+def _class_scores(scored: _Scored, names: list[str] | None, num_classes: int, isbi: bool) -> tuple[pd.DataFrame, dict]:
     """The per-class table of masks of K > 2 class numbers (refusing instance labels and ``isbi``)."""
     from helpers.toolkit import scoring
     from helpers.toolkit.folders import looks_like_instances
 
     if isbi:
-        raise ValueError(f"isbi=True scores binary membrane masks, but {truth_dir} holds {num_classes} classes.")
-    if names is None and looks_like_instances(truths):
-        path, mask = max(zip((truth for _, truth in pairs.values()), truths), key=lambda item: item[1].max())
+        raise ValueError(f"isbi=True scores binary membrane masks, but {scored.truth} holds {num_classes} classes.")
+    if names is None and looks_like_instances(truth for _, _, truth, _ in scored.items()):
+        _, path, count = max((truth.max(), scored.labels(name)[1], np.unique(truth[truth > 0]).size)
+                             for name, _, truth, _ in scored.items())
         raise ValueError(f"The true masks look like instance labels, not classes: each value is one object (e.g. "
-                         f"{path} numbers {np.unique(mask[mask > 0]).size} objects). Pass instances=True to match "
+                         f"{path} numbers {count} objects). Pass instances=True to match "
                          f"objects, or classes with one name per class if these really are classes.")
     class_names = scoring.class_names_for(num_classes, names)
-    return scoring.class_table(preds, truths, class_names, list(pairs)), {"classes": class_names}
+    tables = [scoring.class_table([pred], [truth], class_names, [name])
+              for name, pred, truth, _ in _progress(scored.items(), "scoring")]
+    return _stacked(tables), {"classes": class_names}
 
 
 def _isbi_option(isbi: bool, isbi_thresholds, config) -> tuple[dict | float | None, str]:
@@ -643,28 +697,35 @@ def _isbi_option(isbi: bool, isbi_thresholds, config) -> tuple[dict | float | No
     return None, CHALLENGE_WAY
 
 
-def _binary_scores(names: list[str], preds: list, truths: list, isbi: bool, probabilities: dict[str, Path],
-                   isbi_thresholds=None, origin: str = "") -> tuple[pd.DataFrame, dict]:
-    """Foreground IoU, Dice and pixel error (and the ISBI 2012 V_rand and V_info with ``isbi``)."""
+def _binary_scores(scored: _Scored, isbi: bool, isbi_thresholds=None, origin: str = "") -> tuple[pd.DataFrame, dict]:
+    """Foreground IoU, Dice and pixel error (and the ISBI 2012 V_rand and V_info with ``isbi``), item by item.
+
+    With ``isbi`` and no thresholds (the challenge's way) every item's probabilities are kept to choose them.
+    """
     from helpers import evaluate
     from helpers.toolkit.scoring import score_table
 
-    pred_masks = [(mask > 0).astype(np.uint8) for mask in preds]
-    truth_masks = [(mask > 0).astype(np.uint8) for mask in truths]
-    truth_masks = [1 - mask for mask in truth_masks] if isbi else truth_masks  # ISBI labels: 0 = membrane
-    table = score_table(pred_masks, truth_masks, names)
+    tables, isbi_rows, kept = [], {}, []
+    for name, pred, truth, prob in _progress(scored.items(with_probabilities=isbi), "scoring"):
+        pred_mask, truth_mask = (pred > 0).astype(np.uint8), (truth > 0).astype(np.uint8)
+        truth_mask = 1 - truth_mask if isbi else truth_mask  # ISBI labels: 0 = membrane
+        tables.append(score_table([pred_mask], [truth_mask], [name]))
+        if isbi:
+            prob = pred_mask.astype(np.float32) if prob is None else prob
+            if isbi_thresholds is None:  # the challenge's way: one threshold per metric, the best on these very images
+                kept.append((name, prob, truth_mask))
+            else:
+                isbi_rows[name] = evaluate.isbi_scores(prob, truth_mask, isbi_thresholds)
+    table = _stacked(tables)
     if not isbi:
         return table, {}
-    probs = [files.read_image(probabilities[name])[..., 0] if name in probabilities else mask.astype(np.float32)
-             for name, mask in zip(names, pred_masks)]
-    if isbi_thresholds is None:  # the challenge's way: one threshold per metric, the best on these very images
-        best = evaluate.challenge_scores(probs, truth_masks)
+    if kept:
+        best = evaluate.challenge_scores([prob for _, prob, _ in kept], [truth for _, _, truth in kept])
         isbi_thresholds = {"v_rand": best["threshold_rand"], "v_info": best["threshold_info"]}
-    used = {}
-    for name, prob, truth_mask in zip(_progress(names, "V_rand/V_info"), probs, truth_masks):
-        scores = evaluate.isbi_scores(prob, truth_mask, isbi_thresholds)
+        isbi_rows = {name: evaluate.isbi_scores(prob, truth, isbi_thresholds) for name, prob, truth in kept}
+    for name, scores in isbi_rows.items():
         table.loc[name, ["v_rand", "v_info"]] = scores["v_rand"], scores["v_info"]
-        used = {"v_rand": scores["threshold_rand"], "v_info": scores["threshold_info"]}
+    used = {"v_rand": scores["threshold_rand"], "v_info": scores["threshold_info"]}
     table.loc["mean", ["v_rand", "v_info"]] = table.drop(index="mean")[["v_rand", "v_info"]].mean()
     return table, {"isbi_thresholds": used, "isbi_thresholds_chosen": origin}
 
@@ -672,7 +733,8 @@ def _binary_scores(names: list[str], preds: list, truths: list, isbi: bool, prob
 def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_path: str | os.PathLike | None = None,
                      isbi: bool = False, isbi_thresholds: float | dict | None = None,
                      config: str | os.PathLike | None = None, classes: str | Sequence[str] | None = None,
-                     instances: bool = False, echo: Callable[[str], None] = _print) -> pd.DataFrame:
+                     instances: bool = False, axes: str | None = None,
+                     echo: Callable[[str], None] = _print) -> pd.DataFrame:
     """Score predicted masks against true masks paired by file name (``evaluate``).
 
     Parameters
@@ -682,6 +744,11 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
         (used by ``isbi``) and ``<name>_instances.tif`` (used by ``instances``) as ``predict`` writes.
     truth
         Folder of true masks with the same file names (instance labels with ``instances``).
+
+        Or both volumes, scored slice by slice (``z0000``, ...; memory: one slice): a TIFF stack, Zarr
+        array or OME-Zarr image each, and for ``pred`` also a finished ``predict`` output ``X.zarr`` (its
+        ``mask``, ``probabilities`` and ``instances`` images) or ``X.tif`` (with ``X_prob.tif`` and
+        ``X_instances.tif`` beside it).
     json_path
         Also write the scores there (``{"pred", "truth", "isbi", "images", "mean"}`` and more).
     isbi
@@ -694,6 +761,8 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
         Names of the classes in the order of their numbers (a list or ``"a,b,c"``).
     instances
         Match instance labels at IoU >= 0.5: precision, recall, F1, mean matched IoU.
+    axes
+        With volumes: their axes where their files do not say them (e.g. ``"zyx"``).
     echo
         Receives the printed table and summary.
 
@@ -706,9 +775,10 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
     Raises
     ------
     FileNotFoundError
-        A folder is missing or empty.
+        A folder or volume is missing or empty.
     ValueError
-        Unpaired files (listed), size mismatches (both named), ambiguous masks, ``isbi`` with classes
+        Unpaired files (listed), size mismatches (both named), an unfinished ``predict`` output, a volume
+        paired with a folder, ambiguous masks, ``isbi`` with classes
         or instances, or no ``<name>_instances.tif`` with ``instances``; ``config`` or ``isbi_thresholds``
         without ``isbi``, both at once, out of [0, 1], or a config that records no ``isbi_thresholds``.
     PermissionError
@@ -719,7 +789,7 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
     >>> evaluate_folders("new/masks", "new/true_masks").loc["mean", "iou"]   # doctest: +SKIP
     0.81
     """
-    from helpers.toolkit.folders import infer_classes
+    from helpers.toolkit.folders import infer_classes, is_stack
     from helpers.toolkit.scoring import score_table_json
 
     if json_path:
@@ -729,24 +799,18 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
     isbi_thresholds, origin = _isbi_option(isbi, isbi_thresholds, config)
     names = _classes_option(classes)
     pred_dir, truth_dir = Path(pred), Path(truth)
-    preds, probabilities, labels = _predicted_files(pred_dir)
-    fix = "Evaluate matching folders (files are paired by name)."
+    volumes = [is_stack(path) or path.suffix.lower() in (".tif", ".tiff") for path in (pred_dir, truth_dir)]
+    if volumes[0] != volumes[1]:
+        raise ValueError(f"pred={str(pred_dir)!r} and truth={str(truth_dir)!r}: give both as volumes (TIFF stacks, "
+                         f"Zarr; scored slice by slice) or both as folders of images (paired by file name)")
+    scored = (_volume_scored if volumes[0] else _folder_scored)(pred_dir, truth_dir, instances, axes)
     if instances:
-        if not labels:
-            raise ValueError(f"No instance labels in {pred_dir}: instances=True scores <name>_instances.tif files. "
-                             f"Run predict with instances=True, or name your own label images <name>_instances.tif.")
-        table = _instance_scores(formats.pair_by_name(labels, truth_dir, fix=fix), echo)
+        table = _instance_scores(scored, echo)
         extra = {"isbi": False, "instances": True, "iou_threshold": 0.5}
     else:
-        pairs = formats.pair_by_name(preds, truth_dir, fix=fix)
-        raw_preds, raw_truths = _read_pairs(pairs)
-        values = {path: np.unique(mask) for (pred_path, truth_path), pred_mask, truth_mask
-                  in zip(pairs.values(), raw_preds, raw_truths)
-                  for path, mask in ((truth_path, truth_mask), (pred_path, pred_mask))}
-        num_classes = infer_classes(values, names, allow_gaps=True)
-        table, extra = (_class_scores(pairs, raw_preds, raw_truths, names, num_classes, isbi, truth_dir)
-                        if num_classes > 2 else _binary_scores(list(pairs), raw_preds, raw_truths, isbi,
-                                                               probabilities, isbi_thresholds, origin))
+        num_classes = infer_classes(_mask_values(scored), names, allow_gaps=True)
+        table, extra = (_class_scores(scored, names, num_classes, isbi) if num_classes > 2
+                        else _binary_scores(scored, isbi, isbi_thresholds, origin))
         echo(_table_text(table))
         if "isbi_thresholds" in extra:
             echo(f"V_rand at threshold {extra['isbi_thresholds']['v_rand']:.2f}, V_info at "
@@ -759,19 +823,82 @@ def evaluate_folders(pred: str | os.PathLike, truth: str | os.PathLike, *, json_
     return table
 
 
-def _instance_scores(pairs: dict[str, tuple[Path, Path]], echo: Callable[[str], None]) -> pd.DataFrame:
-    """``instances=True``: object pixels' IoU and Dice, and instance matching at IoU >= 0.5."""
+def _instance_scores(scored: _Scored, echo: Callable[[str], None]) -> pd.DataFrame:
+    """``instances=True``: object pixels' IoU and Dice, and instance matching at IoU >= 0.5, item by item."""
     from helpers.metrics import dice_np, iou_np
     from helpers.toolkit.scoring import instance_table
 
-    names = list(pairs)
-    pred_labels, truth_labels = _read_pairs(pairs)
-    table = instance_table(pred_labels, truth_labels, names)
-    table.insert(0, "iou", [iou_np(p > 0, t > 0) for p, t in zip(pred_labels, truth_labels)] + [np.nan])
-    table.insert(1, "dice", [dice_np(p > 0, t > 0) for p, t in zip(pred_labels, truth_labels)] + [np.nan])
-    table.loc["mean", ["iou", "dice"]] = table.drop(index="mean")[["iou", "dice"]].mean()
+    tables = []
+    for name, pred, truth, _ in _progress(scored.items(), "matching"):
+        table = instance_table([pred], [truth], [name])
+        table.insert(0, "iou", [iou_np(pred > 0, truth > 0), np.nan])
+        table.insert(1, "dice", [dice_np(pred > 0, truth > 0), np.nan])
+        tables.append(table)
+    table = _stacked(tables)
     echo(_table_text(table))
     mean = table.loc["mean"]
-    echo(f"instances matched at IoU >= 0.5 (mean over {len(names)} images): precision {mean['precision']:.3f}, "
+    echo(f"instances matched at IoU >= 0.5 (mean over {len(tables)} images): precision {mean['precision']:.3f}, "
          f"recall {mean['recall']:.3f}, F1 {mean['f1']:.3f}, mean matched IoU {mean['mean_matched_iou']:.3f}")
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate: volumes, slice by slice
+
+
+def _output_state(path: Path) -> dict | None:
+    """The toolkit's attributes of a ``predict`` output folder ``path`` (``complete``, ...), None if not one."""
+    from helpers.toolkit import stacks
+
+    if not (path / ".zgroup").is_file() and not (path / "zarr.json").is_file():
+        return None
+    import zarr
+
+    return dict(zarr.open_group(str(path), mode="r").attrs).get(stacks.ATTRS_KEY)
+
+
+def _predicted_layers(pred: Path, axes: str | None) -> dict:
+    """``mask``, ``probabilities`` and ``instances`` volumes (None where absent) of a predicted volume ``pred``."""
+    from helpers.toolkit import stacks
+
+    unfinished = pred.with_name(pred.name + ".partial.zarr") if pred.suffix.lower() in (".tif", ".tiff") else pred
+    state = _output_state(unfinished) if unfinished.is_dir() else None
+    if state is not None and not state.get("complete"):
+        raise ValueError(f"pred={str(pred)!r} is an unfinished prediction ({unfinished} was not completed: the predict "
+                         f"run stopped); run the same predict command again to finish it, then evaluate")
+    if state is not None and unfinished == pred:
+        return {name: stacks.open_volume(pred / name) if (pred / name).is_dir() else None
+                for name in ("mask", "probabilities", "instances")}
+    beside = {"probabilities": pred.with_name(f"{pred.stem}_prob.tif"),
+              "instances": pred.with_name(f"{pred.stem}_instances.tif")}
+    return {"mask": stacks.open_volume(pred, axes),
+            **{name: stacks.open_volume(path) if path.is_file() else None for name, path in beside.items()}}
+
+
+def _volume_scored(pred: Path, truth: Path, instances: bool, axes: str | None) -> _Scored:
+    """Two volumes' slices, one at a time: the prediction's mask (or instances) and probabilities, and the truth."""
+    from helpers.toolkit import stacks
+
+    layers = _predicted_layers(pred, axes)
+    source = layers["instances" if instances else "mask"]
+    if source is None:
+        raise ValueError(f"No instance labels in {pred}: instances=True scores the instances of predict --instances "
+                         f"(the instances image of X.zarr, or X_instances.tif); run predict with instances=True")
+    truth_volume = stacks.open_volume(truth, axes)
+    if source.data.shape[:3] != truth_volume.data.shape[:3]:
+        raise ValueError(f"Shape mismatch: prediction {source.path} is {' x '.join(map(str, source.data.shape[:3]))} "
+                         f"(z, y, x) but truth {truth} is {' x '.join(map(str, truth_volume.data.shape[:3]))}; "
+                         f"evaluate the prediction of the truth's images")
+
+    def labels(name: str) -> tuple[Path, Path]:
+        return source.path / name, truth_volume.path / name
+
+    def read(with_probabilities: bool):
+        probabilities = layers["probabilities"] if with_probabilities else None
+        probs = probabilities.slices() if probabilities is not None else None
+        for (name, pred_slice), (_, truth_slice) in zip(source.slices(), truth_volume.slices()):
+            prob = next(probs)[1][..., 0] if probs is not None else None
+            pred_path, truth_path = labels(name)
+            yield name, formats.as_labels(pred_slice, pred_path), formats.as_labels(truth_slice, truth_path), prob
+
+    return _Scored(pred, truth, labels, read)
