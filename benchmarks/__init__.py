@@ -24,6 +24,10 @@ Each benchmark runs both recipes in the same process on the same machine and ret
 ``checkpoints``
     the bytes of the ``full`` profile's checkpoints (``best.keras``, ``last.keras``) and what each
     notebook's training runs write to Drive and keep there under :mod:`helpers.train`'s policy.
+``volume``
+    :func:`helpers.toolkit.volumes.predict_volume` against the in-memory ``predict_tiled``: peak memory on a
+    volume and one 8x larger (each in a fresh process), slices per second per core, and the same output
+    from a two-worker ``dask.distributed`` cluster.
 
 Examples
 --------
@@ -31,6 +35,6 @@ Examples
 ``python -m benchmarks augment --quick``  one benchmark, tiny sizes (a smoke test)
 """
 
-BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe", "checkpoints")
+BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe", "checkpoints", "volume")
 #: What ``python -m benchmarks`` runs when no name is given (the recipe benchmark takes too long).
 DEFAULT = ("augment", "train", "accuracy", "live")

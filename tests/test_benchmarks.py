@@ -190,3 +190,23 @@ def test_checkpoints_benchmark_counts_files_and_plans():
     assert adam > best > 0  # last.keras also holds Adam's moments
     plans = table.loc[list(checkpoints.PLANS)]
     assert (plans["written_bytes"] >= plans["kept_bytes"]).all() and set(plans["within_target"]) <= {"yes", "no"}
+
+
+def test_volume_benchmark_measures_memory_speed_and_a_two_worker_cluster(tmp_path):
+    """Issue 23: peak RSS on A and 8x larger B in fresh processes, throughput per core, and a LocalCluster run."""
+    pytest.importorskip("dask")
+    pytest.importorskip("zarr")
+    pytest.importorskip("distributed")
+    from benchmarks import volume
+
+    table = volume.run(quick=True, work=tmp_path)
+    assert list(table.columns) == volume.COLUMNS
+    memory = table[table["measurement"] == "peak RSS"].set_index(["method", "volume"])
+    assert len(memory) == 4 and (memory["peak_rss_gb"] > 0).all() and (memory["seconds"] > 0).all()
+    assert memory.loc[(volume.METHODS["volume"], "B"), "slices"] == volume.FACTOR * memory.loc[
+        (volume.METHODS["volume"], "A"), "slices"]
+    speed = table[table["measurement"] == "throughput"]
+    assert len(speed) == 2 and (speed["slices_per_s_per_core"] > 0).all()
+    cluster = table[table["measurement"] == "distributed"].iloc[-1]
+    assert cluster["identical"] is True and cluster["met"] == "yes"
+    assert "max abs difference 0;" in cluster["detail"] and "model loads per worker: 1, 1" in cluster["detail"]
