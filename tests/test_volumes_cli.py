@@ -71,7 +71,7 @@ def run_dir(data, tmp_path_factory):
     """A short training run on the pair of stacks, through the command line."""
     images, masks = data
     out = tmp_path_factory.mktemp("runs") / "stack_run"
-    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(out), "--epochs", "1",
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(out), "--epochs", "2",
                  *FAST]) == 0
     return out
 
@@ -94,6 +94,7 @@ def model_args(run_dir, source, output, *extra) -> list:
 
 def test_train_on_a_pair_of_stacks(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
+    assert config["epochs"] == 2 and len((run_dir / "history.csv").read_text().splitlines()) == 3
     assert sorted(config["train_images"] + config["validation_images"]) == NAMES  # slice i with slice i
     assert len(config["validation_images"]) == round(SLICES * 0.2)  # split by slice
     assert config["channels"] == 1 and config["tile"] == TILE
@@ -286,6 +287,16 @@ def test_other_settings_do_not_resume(run_dir, data, predicted, tmp_path, capsys
     code, _, err = run(model_args(run_dir, data[0], out, "--probabilities", "--tile", "64"), capsys)
     assert code == 1
     one_error(err, out, "other settings", "run the same command", "--overwrite")
+
+
+def test_bad_chunking_names_the_flags(run_dir, data, tmp_path, capsys):
+    code, _, err = run(model_args(run_dir, data[0], tmp_path / "out.zarr", "--slices-per-chunk", "0"), capsys)
+    assert code == 1
+    one_error(err, "--slices-per-chunk 0", "1 or more")
+    code, _, err = run(model_args(run_dir, data[0], tmp_path / "out.zarr", "--chunk", "10"), capsys)
+    assert code == 1
+    one_error(err, "--chunk 10", f"at least the tile ({TILE})", "e.g. --chunk")
+    assert not (tmp_path / "out.zarr").exists()
 
 
 def test_volume_options_refused_for_folders(run_dir, tmp_path, capsys):

@@ -109,7 +109,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from helpers.toolkit import volumes  # needs dask and zarr: imported only for volumes
 
         volumes.predict_volume(args.model, args.input, args.output, **common, axes=args.axes, chunk=args.chunk,
-                               slices_per_chunk=args.slices_per_chunk or 1, scheduler=args.scheduler,
+                               slices_per_chunk=1 if args.slices_per_chunk is None else args.slices_per_chunk, scheduler=args.scheduler,
                                overwrite=args.overwrite)
         return 0
     given = [name for name in VOLUME_OPTIONS if getattr(args, name) not in (None, False)]
@@ -397,8 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; files already written are complete (`train --resume` continues a run).",
-              file=sys.stderr)
+        print("error: interrupted; files already written are complete (`train --resume` continues a run; the same "
+              "`predict` command resumes a volume).", file=sys.stderr)
         return 130
 
 
