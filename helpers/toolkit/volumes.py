@@ -262,14 +262,23 @@ def _layers(probabilities: bool, instances: str | None, classes: int) -> list[st
     return layers
 
 
+def _bar(**options):
+    """A progress bar over chunks: a widget in Jupyter where ipywidgets is installed (Colab), else text on a terminal."""
+    try:
+        import ipywidgets  # noqa: F401  (tqdm.auto warns in Jupyter without it)
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm(desc="chunks", unit="chunk", disable=None, **options)
+
+
 def _progress(total: int, name: str):
-    """A dask callback that moves a tqdm bar each time a task of the array ``name`` (one chunk) finishes."""
+    """A dask callback that moves a progress bar each time a task of the array ``name`` (one chunk) finishes."""
     from dask.callbacks import Callback
-    from tqdm.auto import tqdm
 
     class Bar(Callback):
         def _start(self, dsk):
-            self.bar = tqdm(total=total, desc="chunks", unit="chunk", disable=None)
+            self.bar = _bar(total=total)
 
         def _posttask(self, key, result, dsk, state, worker_id):
             if isinstance(key, tuple) and key[0] == name:
@@ -293,7 +302,6 @@ def _compute(pieces: list, scheduler: str | None, name: str) -> str:
             dask.compute(*pieces, scheduler="threads")
         return "local threads"
     from distributed import Client, as_completed
-    from tqdm.auto import tqdm
 
     try:
         client = Client(address, timeout="10s", set_as_default=False)
@@ -302,7 +310,7 @@ def _compute(pieces: list, scheduler: str | None, name: str) -> str:
                          "scheduler, dask worker) or leave scheduler out to run locally") from error
     with client:
         futures = client.compute(pieces)
-        for future in tqdm(as_completed(futures), total=len(futures), desc="chunks", unit="chunk", disable=None):
+        for future in _bar(iterable=as_completed(futures), total=len(futures)):
             future.result()
         return f"the Dask cluster at {address} ({len(client.scheduler_info()['workers'])} workers)"
 
