@@ -192,6 +192,30 @@ def test_unfinished_tif_output_is_refused(data, predicted, tmp_path, capsys):
     one_error(err, tmp_path / "p.tif", "unfinished", "predict command again")
 
 
+def test_stopped_while_writing_tif_stacks(run_dir, data, tmp_path, capsys, monkeypatch):
+    images, masks = data
+    written, real_imwrite = [], tifffile.imwrite
+
+    def stop_at_the_second(path, *args, **kwargs):
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real_imwrite(path, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile, "imwrite", stop_at_the_second)
+    code, _, err = run(model_args(run_dir, images, tmp_path / "p.tif", "--probabilities"), capsys)
+    monkeypatch.undo()
+    assert code == 130 and "the same `predict` command resumes a volume" in err
+    assert (tmp_path / "p_prob.tif").is_file() and not (tmp_path / "p.tif").exists()  # the mask comes last
+    code, _, err = run(["evaluate", "--pred", tmp_path / "p.tif", "--truth", masks], capsys)
+    assert code == 1
+    one_error(err, tmp_path / "p.tif", "unfinished", "again with --overwrite")
+    code, _, err = run(model_args(run_dir, images, tmp_path / "p.tif", "--probabilities", "--overwrite"), capsys)
+    assert code == 0, err
+    assert tifffile.imread(tmp_path / "p.tif").shape == (SLICES, SIZE, SIZE)
+    assert run(["evaluate", "--pred", tmp_path / "p.tif", "--truth", masks], capsys)[0] == 0
+
+
 def test_create_output_alone_is_not_finished(data, tmp_path, capsys):
     out, _ = stacks.create_output(tmp_path / "new.zarr", [stacks.Layer("mask", "uint8")], (SLICES, SIZE, SIZE),
                                   (1, SIZE, SIZE), (SLICES, 1, 1), {"tile": TILE})

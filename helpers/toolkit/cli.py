@@ -293,7 +293,7 @@ def _add_evaluate(commands) -> None:
         help="with --isbi: the V_rand and V_info thresholds that train chose on its validation images")
     add("--isbi-thresholds", default=None, metavar="T or T_RAND,T_INFO",
         help="with --isbi: thresholds chosen on validation images, one for both or V_rand's and V_info's")
-    evaluate.set_defaults(run=cmd_evaluate, flags={"json_path": "--json"})
+    evaluate.set_defaults(run=cmd_evaluate, flags={"json_path": "--json", "overwrite": "--overwrite"})  # predict's
 
 
 def _add_export(commands) -> None:

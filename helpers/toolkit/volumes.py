@@ -324,14 +324,12 @@ def _write_tiffs(store: Path, output: Path, layers: list[stacks.Layer]) -> list[
     root = stacks.open_output(store)
     names = {"mask": output, "probabilities": output.with_name(f"{output.stem}_prob.tif"),
              "instances": output.with_name(f"{output.stem}_instances.tif")}
-    written = []
-    for layer in layers:
+    for layer in sorted(layers, key=lambda layer: layer.name == "mask"):  # the mask last: once it exists, all do
         with files.atomic_path(names[layer.name]) as tmp:
             tifffile.imwrite(tmp, root[f"{layer.name}/0"][...], photometric="minisblack",
                              metadata={"axes": "CZYX" if layer.channels else "ZYX"})  # read back without --axes
-        written.append(names[layer.name])
     shutil.rmtree(store)
-    return written
+    return [names[layer.name] for layer in layers]
 
 
 def predict_volume(model_path: str | os.PathLike, source: str | os.PathLike, output: str | os.PathLike, *,

@@ -866,6 +866,9 @@ def _predicted_layers(pred: Path, axes: str | None) -> dict:
     if state is not None and not state.get("complete"):
         raise ValueError(f"pred={str(pred)!r} is an unfinished prediction ({unfinished} was not completed: the predict "
                          f"run stopped); run the same predict command again to finish it, then evaluate")
+    if state is not None and unfinished != pred and not pred.is_file():  # stopped while writing the TIFF stacks
+        raise ValueError(f"pred={str(pred)!r} is an unfinished prediction (the predict run stopped while writing the "
+                         f"TIFF stacks from {unfinished}); run the same predict command again with overwrite=True")
     if state is not None and unfinished == pred:
         return {name: stacks.open_volume(pred / name) if (pred / name).is_dir() else None
                 for name in ("mask", "probabilities", "instances")}
