@@ -75,7 +75,8 @@ class Setup:
     repeats: int = 3
 
 
-QUICK = Setup(filters=4, num_layers=2, tile=32, overlap=8, batch_size=9, repeats=1)  # 9 tiles a slice: one batch shape (one XLA compile under JAX)
+#: The quick setup: 9 tiles per 64 x 64 slice and batches of 9, so one batch shape (one XLA compile under JAX).
+QUICK = Setup(filters=4, num_layers=2, tile=32, overlap=8, batch_size=9, repeats=1)
 
 
 def cores() -> int:
