@@ -150,6 +150,26 @@ def test_evaluate_tif_output_isbi_uses_probabilities(run_dir, data, tmp_path, ca
     assert scores["isbi_thresholds"] == {"v_rand": 0.5, "v_info": 0.5}
 
 
+def test_evaluate_instances_of_a_volume(run_dir, data, predicted, tmp_path, capsys):
+    from skimage.measure import label
+
+    images, masks = data
+    truth = np.stack([label(mask > 0) for mask in tifffile.imread(masks)]).astype(np.uint16)
+    labels = write_stack(tmp_path / "labels.tif", truth)
+    out = tmp_path / "objects.zarr"
+    assert run(model_args(run_dir, images, out, "--instances", "objects"), capsys)[0] == 0
+    report = tmp_path / "instances.json"
+    code, out_text, err = run(["evaluate", "--pred", out, "--truth", labels, "--instances", "--json", report], capsys)
+    assert code == 0, err
+    scores = json.loads(report.read_text())
+    assert scores["instances"] is True and [row["image"] for row in scores["images"]] == NAMES
+    found = zarr.open_group(str(out), mode="r")["instances/0"][...]
+    assert [row["n_pred"] for row in scores["images"]] == [len(np.unique(z[z > 0])) for z in found]
+    code, _, err = run(["evaluate", "--pred", predicted, "--truth", labels, "--instances"], capsys)
+    assert code == 1  # predicted without --instances
+    one_error(err, predicted, "No instance labels", "run predict with --instances")
+
+
 # ------------------------------------------------------------------------ an unfinished output
 
 
