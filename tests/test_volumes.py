@@ -225,7 +225,8 @@ def test_two_worker_cluster_gives_the_identical_output_and_loads_the_model_once_
     distributed = pytest.importorskip("distributed")
 
     local = _predict(model_path, stack[0], tmp_path / "local.zarr", chunk=64, probabilities=True)[0]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+    patient = {"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"}  # a busy CI
+    with dask.config.set(patient), distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
             as cluster, distributed.Client(cluster) as client:
         remote = _predict(model_path, stack[0], tmp_path / "remote.zarr", chunk=64, probabilities=True,
                           scheduler=cluster.scheduler_address)[0]

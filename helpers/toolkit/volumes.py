@@ -304,7 +304,7 @@ def _compute(pieces: list, scheduler: str | None, name: str) -> str:
     from distributed import Client, as_completed
 
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout="30s", set_as_default=False)
     except OSError as error:
         raise ValueError(f"scheduler={address!r}: no Dask scheduler answers there ({error}); start one (dask "
                          "scheduler, dask worker) or leave scheduler out to run locally") from error
