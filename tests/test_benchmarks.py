@@ -151,31 +151,35 @@ def test_recipe_command_line_defaults(tmp_path):
     assert sorted(p.name for p in (tmp_path / "pred").glob("*.png")) == [f"{i}.png" for i in range(25, 30)]
 
 
-def test_notebook_quotes_the_recipe_record():
-    """Notebook 2's table of runs over seeds (section 9) agrees with benchmarks/results/recipe.jsonl."""
+def test_the_recipe_claims_hold_in_the_record():
+    """What the slide "One run cannot decide" and notebook 2 say of the recipe benchmark holds in its record."""
     import json
-    import re
     from pathlib import Path
 
     from benchmarks import recipe
 
     rows = [r for r in recipe._done(recipe.RESULTS) if r.get("budget") == "cpu"]
-    if not rows:  # issue 22: the record predates thresholds chosen on validation; re-run to fill it
+    if not rows:
         pytest.skip(f"benchmarks/results/recipe.jsonl holds no runs scored by '{recipe.PROTOCOL}': "
                     f"run `python -m benchmarks recipe`")
     table = recipe.summarise(rows)
+    base, weighted = table.loc["today: BCE + Jaccard"], table.loc["border-weighted BCE + Jaccard"]
+    variants = table.drop(index=[name for name in table.index if name.startswith("combined")])
+    losses = table.loc[list(recipe.GROUPS["loss"])]
+    # "no change beat BCE + Jaccard's mean V_rand"
+    assert variants["v_rand"].idxmax() == "today: BCE + Jaccard"
+    # "border weights came within the seeds' spread of it, with a higher IoU and the steadiest V_rand"
+    assert base["v_rand"] - weighted["v_rand"] < losses["v_rand spread"].max()
+    assert weighted["iou_membrane"] > base["iou_membrane"]
+    assert losses["v_rand spread"].idxmin() == "border-weighted BCE + Jaccard"
+    # "seeds move V_rand ... more than most recipes differ"
+    differences = (variants["v_rand"] - base["v_rand"]).abs().drop("today: BCE + Jaccard")
+    assert (differences < losses["v_rand spread"].max()).sum() > len(differences) / 2
+    # "a higher IoU is not fewer merged cells: batch normalisation shows it"
+    assert variants["iou_membrane"].idxmax() == "batch norm" and table.loc["batch norm", "v_rand"] < base["v_rand"]
     notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "02_unet_further_topics.ipynb").read_text())
-    text = "".join(next(c for c in notebook["cells"] if c["id"] == "b16a0005")["source"])
-    rows = re.findall(r"^\| \**([^|*]+?)\**(, confirmed)? \| (\d)–\d \| ([\d.]+) \| \**([\d.]+)\** \| ([\d.]+) \|$",
-                      text, re.M)
-    assert len(rows) == 6, text
-    for name, confirmed, first_seed, iou, v_rand, spread in rows:
-        variant = ("combined: " + name if confirmed else
-                   "today: BCE + Jaccard" if name == "BCE + Jaccard" else name)
-        assert (first_seed == "4") == bool(confirmed)
-        quoted = [float(iou), float(v_rand), float(spread)]
-        measured = table.loc[variant, ["iou_membrane", "v_rand", "v_rand spread"]].to_numpy(dtype=float)
-        np.testing.assert_allclose(quoted, measured, atol=0.0006, err_msg=variant)
+    why = " ".join("".join(next(c for c in notebook["cells"] if c["id"] == "b16a0004")["source"]).split())
+    assert "No change beat BCE + Jaccard's mean V_rand" in why and "the steadiest V_rand over seeds" in why
 
 
 def test_checkpoints_benchmark_counts_files_and_plans():

@@ -39,7 +39,8 @@ DEFAULT_TILE = 128
 DEFAULT_LAYERS = 4
 #: ``loss`` names: "auto" (the default) or one of :data:`helpers.losses.LOSS_NAMES`.
 LOSSES = ("auto", "bce", "jaccard", "bce_jaccard", "bce_dice", "weighted_bce", "weighted_bce_jaccard")
-#: What ``loss="auto"`` trains: the recipe benchmark's winner for binary masks; cross-entropy + Jaccard for K classes.
+#: What ``loss="auto"`` trains: border weights for binary masks (the recipe benchmark's steadiest V_rand over seeds,
+#: within their spread of the best mean, benchmarks/RESULTS-recipe.md); cross-entropy + Jaccard for K classes.
 AUTO_LOSS = {"binary": "weighted_bce_jaccard", "multiclass": "bce_jaccard"}
 DEFAULT_LEARNING_RATE = 1e-3
 #: ``border_objects`` choices: which regions a border-weighted loss separates (helpers.weights).
