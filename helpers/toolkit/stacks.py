@@ -9,8 +9,8 @@ Axes are read from the file where it says them (OME-Zarr ``multiscales`` axes, I
 otherwise guessed from the shape as for 2-D images (a last axis of 3 or 4 is colour); where the guess
 cannot be made (a first axis of 3: three slices or three channels?), ``axes="zyx"`` or ``"cyx"`` says it.
 
-Output (:func:`create_output`) is a Zarr folder of OME-Zarr images (NGFF 0.4 on Zarr format 2, which Fiji,
-napari's OME-Zarr reader and neuroglancer all open): ``OUT.zarr/mask``, and where asked
+Output (:func:`create_output`) is a Zarr folder of OME-Zarr images (NGFF 0.4 on Zarr format 2, which
+ome-zarr-py, the reader of napari's OME-Zarr plugin, opens): ``OUT.zarr/mask``, and where asked
 ``OUT.zarr/probabilities`` and ``OUT.zarr/instances``; ``OUT.zarr/done`` holds one flag per chunk, set
 after the chunk is written, so an interrupted run resumes where it stopped; the root's attributes say
 ``complete`` only when every chunk is.
@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["Volume", "is_volume", "open_volume", "create_output", "open_output", "NGFF_VERSION"]
 
-#: The OME-Zarr (NGFF) version written: 0.4, on Zarr format 2, which every OME-Zarr reader opens.
+#: The OME-Zarr (NGFF) version written: 0.4, on Zarr format 2, the version OME-Zarr readers have supported longest.
 NGFF_VERSION = "0.4"
 #: The key of this toolkit's attributes in an output's root group.
 ATTRS_KEY = "unet_workshop"
