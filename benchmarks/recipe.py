@@ -466,9 +466,8 @@ def write_report(table: pd.DataFrame, winners: dict[str, str], combined: str, cl
         "",
         f"{int(table['seeds'].sum())} training runs of about {table['train_s'].mean():.0f} s each plus scoring "
         f"(threshold sweep, tiled prediction and the V_rand watershed of 10 slices): {run_minutes:.0f} minutes "
-        "in all, within the 90 allowed. Budgeted before the start from one run (156 s with the machine "
-        "shared): nine variants x three seeds, one confirmation of three seeds, and one run of the command "
-        "line's defaults; the record makes an interrupted benchmark resume.",
+        "in all, within the 90 allowed: nine variants x three seeds, one confirmation of three seeds, and one "
+        "run of the command line's defaults; the record makes an interrupted benchmark resume.",
         "",
     ]
     if cli:
