@@ -18,10 +18,10 @@ Measurements:
    the model to the finished output: ``predict_volume`` to ``.zarr`` on Dask's local threads (mask only), and
    the in-memory way (whole stack read, ``predict_tiled``, masks thresholded in memory), on A and on B. Target:
    ``predict_volume``'s B/A ratio at most 1.25.
-2. **throughput**: in this process, the model loaded and both ways warmed up once, then ``repeats``
-   alternating runs of each on A (``predict_volume`` mask only, to a new ``.zarr``; in-memory: read,
-   ``predict_tiled``, masks); median seconds, spread = max - min, slices per second per core (cores: this
-   process's CPU affinity). Target: ``predict_volume`` within 15 % of ``predict_tiled`` (ratio >= 0.85).
+2. **throughput**: each way in its own fresh process on A, one warm-up run (model load, tracing), then
+   ``repeats`` timed runs (``predict_volume`` mask only, to ``.zarr``; in-memory: read, ``predict_tiled``,
+   masks); median seconds, spread = max - min, slices per second per core (cores: the CPU affinity). Target:
+   ``predict_volume`` within 15 % of ``predict_tiled`` (ratio >= 0.85).
 3. **distributed**: ``predict_volume(..., probabilities=True)`` on A on local threads, then on a
    ``distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True)``; masks and probabilities
    compared (``np.array_equal``, max abs difference) and each worker's ``volumes.LOADS["count"]``. The
@@ -145,26 +145,36 @@ def predict_chunked(model_path: Path, source: Path, output: Path, setup: Setup, 
                                   echo=lambda line: None, **options)[0]
 
 
-def one(method: str, model_path: Path, source: Path, output: Path, setup: Setup) -> dict:
-    """Run one measurement in this process: its seconds (model load included) and this process's peak RSS."""
+def one(method: str, model_path: Path, source: Path, output: Path, setup: Setup, repeats: int = 0) -> dict:
+    """Run one way in this process: its first run's seconds (model load included), the process's peak RSS after
+    it, and the seconds of ``repeats`` more runs (warm: model loaded, predict function traced)."""
     import resource
 
-    start = time.perf_counter()
-    if method == "volume":
-        predict_chunked(model_path, source, output, setup)
-    else:
-        from helpers.models import load_model
+    from helpers.models import load_model
 
-        predict_in_memory(load_model(model_path), source, setup)
-    seconds = time.perf_counter() - start
+    def once() -> float:
+        start = time.perf_counter()
+        if method == "volume":
+            predict_chunked(model_path, source, output, setup)
+        else:
+            predict_in_memory(model if model is not None else load_model(model_path), source, setup)
+        return time.perf_counter() - start
+
+    model = None
+    seconds = once()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return {"method": method, "seconds": seconds, "peak_rss_bytes": peak_kb * 1024}
+    if method == "memory" and repeats:
+        model = load_model(model_path)
+    return {"method": method, "seconds": seconds, "peak_rss_bytes": peak_kb * 1024,
+            "repeat_seconds": [once() for _ in range(repeats)]}
 
 
-def in_fresh_process(method: str, model_path: Path, source: Path, output: Path, setup: Setup) -> dict:
+def in_fresh_process(method: str, model_path: Path, source: Path, output: Path, setup: Setup,
+                     repeats: int = 0) -> dict:
     """:func:`one` in a new Python process (its peak RSS is its own); the process's whole wall time added."""
     command = [sys.executable, "-m", "benchmarks.volume", "--one", method, "--model", str(model_path),
-               "--source", str(source), "--output", str(output), "--setup", json.dumps(setup.__dict__)]
+               "--source", str(source), "--output", str(output), "--setup", json.dumps(setup.__dict__),
+               "--repeats", str(repeats)]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -200,23 +210,15 @@ def peak_memory(model_path: Path, volumes: dict[str, Path], work: Path, setup: S
 
 
 def throughput(model_path: Path, source: Path, work: Path, setup: Setup) -> list[dict]:
-    """Slices per second per core on A, both ways alternating, in this process (model loaded once, warm)."""
-    from helpers.toolkit import volumes
+    """Slices per second per core on A, each way in its own fresh process: one warm-up run, then ``repeats``.
 
-    model = volumes._model(str(model_path))  # the model predict_volume caches: both ways use the same object
+    Not both ways in one process: there, ``predict_tiled`` right after ``predict_volume`` took up to 1.7 x as
+    long as after itself (11 s against 6.5 s on 2026-12-05), which made ``predict_volume`` look faster.
+    """
     slices, n_cores = _slices(source), cores()
-    times: dict[str, list[float]] = {"memory": [], "volume": []}
-    for repeat in range(setup.repeats + 1):  # the first round warms both up
-        for method in ("memory", "volume"):
-            output = work / f"throughput_{repeat}.zarr"
-            start = time.perf_counter()
-            if method == "memory":
-                predict_in_memory(model, source, setup)
-            else:
-                predict_chunked(model_path, source, output, setup)
-            if repeat:
-                times[method].append(time.perf_counter() - start)
-            shutil.rmtree(output, ignore_errors=True)
+    times = {method: in_fresh_process(method, model_path, source, work / "throughput.zarr", setup,
+                                      setup.repeats)["repeat_seconds"] for method in ("memory", "volume")}
+    shutil.rmtree(work / "throughput.zarr", ignore_errors=True)
     medians = {method: statistics.median(values) for method, values in times.items()}
     rows = []
     for method in ("memory", "volume"):
@@ -229,7 +231,7 @@ def throughput(model_path: Path, source: Path, work: Path, setup: Setup) -> list
                      "peak_rss_gb": np.nan, "ratio": ratio if is_volume else 1.0,
                      "target": f"ratio >= {THROUGHPUT_TARGET}" if is_volume else "",
                      "met": ("yes" if ratio >= THROUGHPUT_TARGET else "no") if is_volume else "", "identical": "",
-                     "detail": f"median of {len(times[method])}, {n_cores} cores; seconds: "
+                     "detail": f"fresh process, 1 warm-up run, median of {len(times[method])}, {n_cores} cores; s: "
                                + ", ".join(f"{t:.2f}" for t in times[method])})
     return rows
 
@@ -319,10 +321,11 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--setup", type=json.loads, default={})
+    parser.add_argument("--repeats", type=int, default=0, help="warm runs after the first, timed")
     args = parser.parse_args(argv)
     import helpers  # noqa: F401  (chooses Keras' backend before Keras is imported)
 
-    print(json.dumps(one(args.one, args.model, args.source, args.output, Setup(**args.setup))))
+    print(json.dumps(one(args.one, args.model, args.source, args.output, Setup(**args.setup), args.repeats)))
 
 
 if __name__ == "__main__":
