@@ -19,7 +19,7 @@ Measurements:
    the in-memory way (whole stack read, ``predict_tiled``, masks thresholded in memory), on A and on B. Target:
    ``predict_volume``'s B/A ratio at most 1.25.
 2. **throughput**: each way in its own fresh process on A, one warm-up run (model load, tracing), then
-   ``repeats`` timed runs (``predict_volume`` mask only, to ``.zarr``; in-memory: read, ``predict_tiled``,
+   5 timed runs (``predict_volume`` mask only, to ``.zarr``; in-memory: read, ``predict_tiled``,
    masks); median seconds, spread = max - min, slices per second per core (cores: the CPU affinity). Target:
    ``predict_volume`` within 15 % of ``predict_tiled`` (ratio >= 0.85).
 3. **distributed**: ``predict_volume(..., probabilities=True)`` on A on local threads, then on a
@@ -72,7 +72,7 @@ class Setup:
     tile: int = 128
     overlap: int = 32
     batch_size: int = 5
-    repeats: int = 3
+    repeats: int = 5
 
 
 #: The quick setup: 9 tiles per 64 x 64 slice and batches of 9, so one batch shape (one XLA compile under JAX).
@@ -212,8 +212,10 @@ def peak_memory(model_path: Path, volumes: dict[str, Path], work: Path, setup: S
 def throughput(model_path: Path, source: Path, work: Path, setup: Setup) -> list[dict]:
     """Slices per second per core on A, each way in its own fresh process: one warm-up run, then ``repeats``.
 
-    Not both ways in one process: there, ``predict_tiled`` right after ``predict_volume`` took up to 1.7 x as
-    long as after itself (11 s against 6.5 s on 2026-12-05), which made ``predict_volume`` look faster.
+    Each way alone, so that neither runs in the other's memory and threads. The median, over 5 runs in the full
+    setup: on the 2-core machine of 2026-12-05, ``predict_tiled``'s one ``model.predict`` of 750 tiles took
+    either about 6.5 s or about 11 s from run to run (alone or after ``predict_volume`` alike), while
+    ``predict_volume``'s 30 calls of 25 tiles took 9.7-9.9 s.
     """
     slices, n_cores = _slices(source), cores()
     times = {method: in_fresh_process(method, model_path, source, work / "throughput.zarr", setup,
