@@ -27,7 +27,7 @@ Each benchmark runs both recipes in the same process on the same machine and ret
 ``volume``
     :func:`helpers.toolkit.volumes.predict_volume` against the in-memory ``predict_tiled``: peak memory on a
     volume and one 8x larger (each in a fresh process), slices per second per core, and the same output
-    from a two-worker ``dask.distributed`` cluster.
+    from a two-worker ``dask.distributed`` cluster (about 8 minutes on 2 CPU cores).
 
 Examples
 --------
@@ -37,4 +37,4 @@ Examples
 
 BENCHMARKS = ("augment", "train", "accuracy", "live", "recipe", "checkpoints", "volume")
 #: What ``python -m benchmarks`` runs when no name is given (the recipe benchmark takes too long).
-DEFAULT = ("augment", "train", "accuracy", "live")
+DEFAULT = ("augment", "train", "accuracy", "live", "volume")
