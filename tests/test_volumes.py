@@ -87,6 +87,17 @@ def test_chunked_prediction_equals_predict_tiled(model_path, stack, reference, t
     assert root.attrs[stacks.ATTRS_KEY]["complete"] and root["done"][...].all()
 
 
+def test_a_2d_image_too_large_to_read_whole_is_predicted_in_chunks(model_path, stack, reference, tmp_path):
+    image = tmp_path / "large.zarr"  # one 2-D image stored in 64 x 64 blocks, as a tiled TIFF or Zarr holds it
+    zarr.create_array(str(image), shape=(150, 130), chunks=(64, 64), dtype="uint8")[...] = stack[1][2]
+    volume = stacks.open_volume(image)
+    assert volume.axes == "yx" and volume.data.shape == (1, 150, 130, 1)
+    out = _predict(model_path, image, tmp_path / "out.zarr", chunk=64, probabilities=True)[0]
+    root = zarr.open_group(str(out), mode="r")
+    assert root["done"].shape == (1, 2, 2)  # 150 = 64 + 86 and 130 = 64 + 66: the remainders are merged
+    np.testing.assert_allclose(root["probabilities/0"][0], reference[2], atol=1e-4)
+
+
 def test_output_is_ome_zarr_with_the_source_scale(model_path, tmp_path):
     source = zarr.open_group(str(tmp_path / "in.zarr"), mode="w", zarr_format=2)
     source.create_array("0", shape=(3, 1, 64, 48), chunks=(1, 1, 64, 48), dtype="uint16")[...] = 1000
