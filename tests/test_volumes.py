@@ -246,3 +246,15 @@ def test_two_worker_cluster_gives_the_identical_output_and_loads_the_model_once_
     for layer in ("mask/0", "probabilities/0"):
         np.testing.assert_array_equal(zarr.open_group(str(remote), mode="r")[layer][...],
                                       zarr.open_group(str(local), mode="r")[layer][...])
+
+
+def test_only_tensorflow_retracing_notes_are_dropped_while_predicting(caplog):
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"), volumes._quiet_retracing():
+        logger.warning("5 out of the last 54 calls to <function f> triggered tf.function retracing. Tracing ...")
+        logger.warning("something else")
+    logger.warning("2 calls triggered tf.function retracing")  # outside: kept
+    assert [record.getMessage() for record in caplog.records] == ["something else",
+                                                                 "2 calls triggered tf.function retracing"]

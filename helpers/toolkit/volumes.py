@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import threading
@@ -171,6 +173,23 @@ def _model(path: str):
         return _MODELS[key]
 
 
+@contextlib.contextmanager
+def _quiet_retracing():
+    """Without TensorFlow's note that ``predict_on_batch`` "triggered tf.function retracing".
+
+    Our batches have one shape (and the last of a chunk's); the note appeared in notebook 3's cpu profile only,
+    after its training cells, never in a fresh process, and costs nothing but a few traces.
+    """
+    note = logging.Filter()
+    note.filter = lambda record: "triggered tf.function retracing" not in record.getMessage()
+    logger = logging.getLogger("tensorflow")
+    logger.addFilter(note)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note)
+
+
 def _as_input(slab: np.ndarray, job: _Job) -> np.ndarray:
     """Raw pixels as the model's float32 input: scaled as :func:`helpers.files.to_float`, channels converted."""
     if job.value_range is None:
@@ -223,7 +242,7 @@ def _chunk(slab: np.ndarray, block_info: dict | None = None, job: _Job | None = 
         model = _model(job.model)
         size = (sum(job.chunks[1]), sum(job.chunks[2]))
         image = _as_input(slab, job)
-        with _LOCK:
+        with _LOCK, _quiet_retracing():
             prob = predict_block(model, image, origin, ((y0, y1), (x0, x1)), size, job.tile, job.overlap,
                                  job.batch_size)
         for name, values in _layers_of(prob, job, z0).items():
