@@ -243,9 +243,11 @@ def test_two_worker_cluster_gives_the_identical_output_and_loads_the_model_once_
                           scheduler=cluster.scheduler_address)[0]
         loads = client.run(lambda: __import__("helpers.toolkit.volumes", fromlist=["LOADS"]).LOADS["count"])
     assert sorted(loads.values()) == [1, 1]
-    for layer in ("mask/0", "probabilities/0"):
-        np.testing.assert_array_equal(zarr.open_group(str(remote), mode="r")[layer][...],
-                                      zarr.open_group(str(local), mode="r")[layer][...])
+    remote, local = zarr.open_group(str(remote), mode="r"), zarr.open_group(str(local), mode="r")
+    np.testing.assert_array_equal(remote["mask/0"][...], local["mask/0"][...])
+    # bit for bit on most stacks; distributed starts workers with OMP_NUM_THREADS=1, and with one thread
+    # TensorFlow's oneDNN may add in another order (Python 3.13 + TF 2.20: up to 3.6e-7 apart)
+    np.testing.assert_allclose(remote["probabilities/0"][...], local["probabilities/0"][...], rtol=0, atol=1e-6)
 
 
 def test_only_tensorflow_retracing_notes_are_dropped_while_predicting(caplog):
