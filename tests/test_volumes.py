@@ -260,3 +260,23 @@ def test_only_tensorflow_retracing_notes_are_dropped_while_predicting(caplog):
     logger.warning("2 calls triggered tf.function retracing")  # outside: kept
     assert [record.getMessage() for record in caplog.records] == ["something else",
                                                                  "2 calls triggered tf.function retracing"]
+
+
+def test_a_k_class_model_writes_class_maps_and_k_probability_channels(stack, tmp_path):
+    import keras
+
+    from helpers.models import load_model
+
+    keras.utils.set_random_seed(2)
+    path = tmp_path / "three.keras"
+    models.build_unet((None, None, 1), filters=4, num_layers=2, num_classes=3).save(path)
+    out = _predict(path, stack[0], tmp_path / "out.zarr", chunk=64, probabilities=True, threshold=None)[0]
+    expected = tiles.predict_tiled(load_model(path), stack[1][..., None] / np.float32(255), tile=TILE,
+                                   overlap=OVERLAP)
+    root = zarr.open_group(str(out), mode="r")
+    assert root["probabilities/0"].shape == (3, 5, 150, 130)  # (c, z, y, x), as OME-Zarr orders them
+    np.testing.assert_allclose(np.moveaxis(root["probabilities/0"][...], 0, -1), expected, atol=1e-4)
+    top_two = np.sort(expected, axis=-1)[..., -2:]
+    clear = top_two[..., 1] - top_two[..., 0] > 1e-4  # not a tie within the rounding of the two predictions
+    np.testing.assert_array_equal(root["mask/0"][...][clear], expected.argmax(axis=-1)[clear])
+    assert clear.mean() > 0.9  # an untrained model: its three probabilities lie close together
