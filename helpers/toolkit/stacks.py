@@ -386,7 +386,8 @@ def open_output(path: str | os.PathLike):
 def mark_complete(path: str | os.PathLike) -> None:
     """Record that every chunk of ``path`` is written (checked against its ``done`` flags)."""
     root = open_output(path)
-    if not np.all(root["done"][...]):
-        raise RuntimeError(f"{path}: {int(np.sum(~root['done'][...]))} chunk(s) not written yet; run again to finish")
+    done = root["done"][...]
+    if not done.all():
+        raise RuntimeError(f"{path}: {int((~done).sum())} chunk(s) not written yet; run again to finish")
     info = dict(root.attrs[ATTRS_KEY])
     root.attrs[ATTRS_KEY] = {**info, "complete": True}
