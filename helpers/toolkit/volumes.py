@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -427,8 +428,7 @@ def predict_volume(model_path: str | os.PathLike, source: str | os.PathLike, out
     settings = {**{k: v for k, v in asdict(job).items() if k not in ("output", "batch_size")},
                 "model_modified": os.stat(model_path).st_mtime_ns, "source": str(Path(source).resolve()),
                 "source_shape": list(volume.data.shape), "axes": volume.axes}
-    settings = {k: list(map(list, v)) if k == "chunks" else (list(v) if isinstance(v, tuple) else v)
-                for k, v in settings.items()}
+    settings = json.loads(json.dumps(settings))  # tuples as lists: as the attributes keep them, to compare on resume
     zarr_chunks = (slices_per_chunk, chunks[1][0], chunks[2][0])
     grid = tuple(len(c) for c in chunks)
     _, resumed = stacks.create_output(store, layers, (nz, height, width), zarr_chunks, grid, settings, volume.scale,
